@@ -1,0 +1,60 @@
+// The CPU backend: host memory, kernels from kernels/ (cpu:: working path), a thread pool.
+#pragma once
+#include <array>
+#include <memory>
+
+#include "backends/backend.h"
+#include "backends/cpu/thread_pool.h"
+
+namespace osprey {
+
+struct CpuBackendOptions {
+  int n_threads = 0;  // 0: all hardware threads
+  bool use_reference = false;  // run the scalar reference kernels (slow; for testing)
+  // Kernel-regression self-check: perturb this op's f32 output by 2% so tests can prove
+  // they notice a broken kernel. COUNT: off.
+  ir::Op perturb_op = ir::Op::COUNT;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(CpuBackendOptions opts = {});
+  DeviceInfo info() const override;
+  bool supports(const ir::Graph& g, const ir::Node& n) const override;
+  Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override;
+  Result<std::unique_ptr<Buffer>> map_host(const void* ptr, size_t bytes) override;
+  Status upload(Buffer& dst, size_t offset, const void* src, size_t bytes) override;
+  Status download(const Buffer& src, size_t offset, void* dst, size_t bytes) override;
+  Status fill_zero(Buffer& dst, size_t offset, size_t bytes) override;
+  Status compute(const ir::Graph& g, const std::vector<ir::NodeId>& nodes,
+                 const std::vector<Placement>& where) override;
+  Status synchronize() override { return Status(); }
+
+  // What a kernel sees: the node, its inputs' and output's host pointers, the pool.
+  struct Call {
+    const ir::Graph& g;
+    const ir::Node& n;
+    std::array<const void*, ir::kMaxSrc> src{};
+    void* dst = nullptr;
+    ThreadPool& pool;
+    std::vector<std::vector<float>>& scratch;  // one per thread
+  };
+  using AcceptFn = bool (*)(const ir::Graph&, const ir::Node&);
+  using RunFn = bool (*)(Call&);  // false: bad data for the op (e.g. an index out of range)
+
+ private:
+  struct Kernel {
+    AcceptFn accepts = nullptr;
+    RunFn run = nullptr;
+  };
+  void register_kernel(ir::Op op, AcceptFn accepts, RunFn run);
+  void register_working_kernels();
+  void register_reference_kernels();
+
+  CpuBackendOptions opts_;
+  ThreadPool pool_;
+  std::array<Kernel, (size_t)ir::Op::COUNT> kernels_{};
+  std::vector<std::vector<float>> scratch_;
+};
+
+}  // namespace osprey

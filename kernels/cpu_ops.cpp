@@ -1,0 +1,232 @@
+// Working CPU path: float accumulation, AVX2/FMA where the build has it, split into row
+// ranges so the backend can hand each thread a slice. Quantized weights are dequantized a
+// row at a time into scratch (the dedicated SIMD quant kernels come later).
+#include <cmath>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define OSPREY_AVX2 1
+#endif
+
+#include "kernels/base/fp16.h"
+#include "kernels/dequant.h"
+#include "kernels/ops.h"
+
+namespace osprey::kernels::cpu {
+namespace {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  float sum = 0;
+#ifdef OSPREY_AVX2
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
+         acc3 = _mm256_setzero_ps();
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  sum = _mm_cvtss_f32(s);
+#endif
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// y += a * x
+void axpy(float a, const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+#ifdef OSPREY_AVX2
+  const __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+void scale_inplace(float s, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= s;
+}
+
+// Row `row` of a [K, *] tensor of type t as f32: a pointer into the data for F32, else
+// converted into `tmp`.
+const float* row_f32(DType t, const void* base, int64_t row, int64_t K, float* tmp) {
+  if (t == DType::F32) return (const float*)base + row * K;
+  const uint8_t* src = (const uint8_t*)base + row * dtype_row_bytes(t, K);
+  if (t == DType::F16) {
+    const uint16_t* h = (const uint16_t*)src;
+    int64_t i = 0;
+#ifdef OSPREY_AVX2
+    for (; i + 8 <= K; i += 8) _mm256_storeu_ps(tmp + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(h + i))));
+#endif
+    for (; i < K; ++i) tmp[i] = f16_to_f32(h[i]);
+    return tmp;
+  }
+  return dequantize_row(t, src, tmp, K) ? tmp : nullptr;
+}
+
+float gelu_f(float x) {
+  const float c = 0.7978845608028654f;  // sqrt(2/pi)
+  return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
+}
+float silu_f(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+bool get_rows(DType t, const void* table, int64_t K, int64_t V, const int32_t* ids, int64_t r0, int64_t r1, float* out) {
+  for (int64_t i = r0; i < r1; ++i) {
+    if (ids[i] < 0 || ids[i] >= V) return false;
+    const float* r = row_f32(t, table, ids[i], K, out + i * K);
+    if (!r) return false;
+    if (r != out + i * K) std::memcpy(out + i * K, r, (size_t)K * 4);
+  }
+  return true;
+}
+
+bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, int64_t N,
+            float* y, float* scratch) {
+  if (dtype_row_bytes(wt, K) < 0) return false;
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* wr = row_f32(wt, w, n, K, scratch);
+    if (!wr) return false;
+    for (int64_t m = 0; m < M; ++m) y[m * N + n] = dot_f32(x + m * K, wr, K);
+  }
+  return true;
+}
+
+void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* br = b + (r % Rb) * K;
+    for (int64_t k = 0; k < K; ++k) y[r * K + k] = a[r * K + k] + br[k];
+  }
+}
+
+void mul(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* br = b + (r % Rb) * K;
+    for (int64_t k = 0; k < K; ++k) y[r * K + k] = a[r * K + k] * br[k];
+  }
+}
+
+void scale(const float* a, int64_t i0, int64_t i1, float s, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = a[i] * s;
+}
+
+void rms_norm(const float* x, int64_t K, int64_t r0, int64_t r1, float eps, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * K;
+    const float mean = dot_f32(xr, xr, K) / (float)K;
+    const float inv = 1.0f / std::sqrt(mean + eps);
+    for (int64_t k = 0; k < K; ++k) y[r * K + k] = xr[k] * inv;
+  }
+}
+
+void rope(const RopeArgs& a, int64_t r0, int64_t r1) {
+  const int64_t half = a.n_rot / 2;
+  const float theta_scale = std::pow(a.freq_base, -2.0f / (float)a.n_rot);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r / a.H;
+    const float* x = a.x + r * a.D;
+    float* y = a.y + r * a.D;
+    if (y != x)
+      for (int64_t i = a.n_rot; i < a.D; ++i) y[i] = x[i];
+    float theta = (float)a.pos[t] * a.freq_scale;
+    for (int64_t i = 0; i < half; ++i, theta *= theta_scale) {
+      const float c = std::cos(theta), s = std::sin(theta);
+      const int64_t i0 = a.mode == 2 ? i : 2 * i;
+      const int64_t i1 = a.mode == 2 ? i + half : 2 * i + 1;
+      const float x0 = x[i0], x1 = x[i1];
+      y[i0] = x0 * c - x1 * s;
+      y[i1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void silu(const float* x, int64_t i0, int64_t i1, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = silu_f(x[i]);
+}
+void gelu(const float* x, int64_t i0, int64_t i1, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = gelu_f(x[i]);
+}
+void swiglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = silu_f(g[i]) * u[i];
+}
+void geglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = gelu_f(g[i]) * u[i];
+}
+
+void softmax(const float* x, int64_t K, int64_t r0, int64_t r1, float scale, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * K;
+    float* yr = y + r * K;
+    float mx = -INFINITY;
+    for (int64_t k = 0; k < K; ++k) mx = std::max(mx, xr[k] * scale);
+    float sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += (yr[k] = std::exp(xr[k] * scale - mx));
+    scale_inplace(1.0f / sum, yr, K);
+  }
+}
+
+bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const float* x, int64_t r0, int64_t r1,
+              const int32_t* meta) {
+  const int64_t rb = dtype_row_bytes(t, D);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t tok = r / H, h = r % H;
+    const int64_t cell = (int64_t)meta[2 * tok] + meta[2 * tok + 1];
+    if (meta[2 * tok] < 0 || meta[2 * tok + 1] < 0 || cell >= cells) return false;
+    uint8_t* dst = (uint8_t*)cache + (cell * H + h) * rb;
+    const float* src = x + r * D;
+    switch (t) {
+      case DType::F32: std::memcpy(dst, src, (size_t)D * 4); break;
+      case DType::F16: for (int64_t i = 0; i < D; ++i) ((uint16_t*)dst)[i] = f32_to_f16(src[i]); break;
+      case DType::BF16: for (int64_t i = 0; i < D; ++i) ((uint16_t*)dst)[i] = f32_to_bf16(src[i]); break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch) {
+  const int64_t group = a.Hq / a.Hkv;
+  float* ktmp = scratch;
+  float* vtmp = scratch + a.D;
+  float* acc = scratch + a.D + a.Dv;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t t = r / a.Hq, h = r % a.Hq, hk = h / group;
+    const int64_t base = a.meta[2 * t], pos = a.meta[2 * t + 1];
+    if (base < 0 || pos < 0 || pos >= a.cells_per_seq || base + pos >= a.n_cells) return false;
+    const int64_t lo = a.window > 0 ? std::max<int64_t>(0, pos - a.window + 1) : 0;
+    const float* q = a.q + r * a.D;
+    // Online softmax: one pass over the keys, rescaling the running sum when the max grows.
+    float mx = -INFINITY, sum = 0;
+    std::memset(acc, 0, (size_t)a.Dv * 4);
+    for (int64_t j = lo; j <= pos; ++j) {
+      const int64_t row = (base + j) * a.Hkv + hk;
+      const float* k = row_f32(a.k_type, a.k, row, a.D, ktmp);
+      const float* v = row_f32(a.v_type, a.v, row, a.Dv, vtmp);
+      if (!k || !v) return false;
+      float s = dot_f32(q, k, a.D) * a.scale;
+      if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
+      if (s > mx) {
+        const float c = std::exp(mx - s);
+        scale_inplace(c, acc, a.Dv);
+        sum *= c;
+        mx = s;
+      }
+      const float p = std::exp(s - mx);
+      sum += p;
+      axpy(p, v, acc, a.Dv);
+    }
+    float* o = a.out + r * a.Dv;
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < a.Dv; ++i) o[i] = acc[i] * inv;
+  }
+  return true;
+}
+
+}  // namespace osprey::kernels::cpu

@@ -1,0 +1,22 @@
+// Scalar reference dequantization: any supported tensor type -> float32.
+// These are the correctness oracle for every faster kernel, so they favour clarity and
+// bit-exact agreement with gguf-py's `gguf.quants.dequantize` over speed.
+#pragma once
+#include <cstdint>
+
+#include "kernels/base/dtype.h"
+
+namespace osprey::kernels {
+
+// True if dequantize_row handles type t.
+bool has_dequantizer(DType t);
+
+// Convert n elements (a whole number of t's blocks) starting at src into dst.
+// Returns false, writing nothing, if t has no dequantizer or n is not a whole number of blocks.
+bool dequantize_row(DType t, const void* src, float* dst, int64_t n);
+
+// Reference Q8_0 quantizer (n a multiple of 32), bit-identical to gguf-py's Q8_0 quantize
+// and ggml's reference: d = max|x| / 127, q = round-half-away(x / d).
+void quantize_row_q8_0(const float* x, void* dst, int64_t n);
+
+}  // namespace osprey::kernels
