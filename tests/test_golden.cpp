@@ -9,7 +9,7 @@
 //    ~0.7 (SmolLM2, Qwen2.5) and ~3.1 (Gemma 3, whose activations are large) — measured
 //    against the numpy reference, with our logits within 0.02 of numpy at the same time. So
 //    the bound on each logit is that noise (kLlamaMaxDiff), the mean difference must stay
-//    small (kLlamaMeanDiff), and argmax / greedy tokens must match wherever llama.cpp's
+//    small (kLlamaMeanDiff; measured 0.16 SmolLM2, 0.25 Gemma 3), and argmax / greedy tokens must match wherever llama.cpp's
 //    top-2 margin exceeds kClearMargin; below it, llama.cpp's own rounding picks the order.
 // BrokenKernel proves the exact comparison notices a kernel that is off by 2%.
 #include <gtest/gtest.h>
@@ -23,7 +23,7 @@ namespace {
 
 constexpr double kExactTolerance = 0.06;
 constexpr double kLlamaMaxDiff = 4.0;
-constexpr double kLlamaMeanDiff = 0.25;
+constexpr double kLlamaMeanDiff = 0.35;
 constexpr double kClearMargin = 0.5;
 
 GoldenReport run(const char* file, const std::string& golden, ir::Op perturb = ir::Op::COUNT) {

@@ -181,6 +181,58 @@ INSTANTIATE_TEST_SUITE_P(Models, RefTest,
                                            ModelCase{"gemma3", testing::kGemma3}),
                          [](const auto& info) { return std::string(info.param.key); });
 
+Result<std::unique_ptr<Tokenizer>> load_written(const gguf::Writer& w, const std::string& name,
+                                                std::unique_ptr<gguf::File>* keep);
+
+// The other byte-level pre-tokenizers, on the Qwen vocabulary relabelled with their pre type
+// and given digit tokens (see gen_tokenizer_ref.py: 00..99, 000..999 and their merges).
+TEST(TokenizerVariants, OtherPreTypesMatchLlamaCpp) {
+  OSPREY_REQUIRE_MODEL(path, testing::kQwen25);
+  const json ref = load_ref("qwen25_variants");
+  ASSERT_TRUE(ref.is_object()) << "run tests/scripts/gen_tokenizer_ref.py";
+  auto f = gguf::File::open(path);
+  ASSERT_TRUE(f.ok()) << f.error();
+  std::vector<std::string> pairs, triples;
+  for (char a = '0'; a <= '9'; ++a)
+    for (char b = '0'; b <= '9'; ++b) pairs.push_back(std::string{a, b});
+  for (const std::string& p : pairs)
+    for (char c = '0'; c <= '9'; ++c) triples.push_back(p + c);
+
+  for (const auto& [pre, v] : ref["variants"].items()) {
+    gguf::Writer w;
+    for (const gguf::KeyValue& kv : f.value()->metadata()) {
+      gguf::Value val = kv.value;
+      if (kv.key == "tokenizer.ggml.pre") {
+        val = gguf::Writer::str(pre);
+      } else if (kv.key == "tokenizer.ggml.tokens") {
+        for (const auto* list : {&pairs, &triples})
+          for (const std::string& s : *list) val.array.push_back(gguf::Writer::str(s));
+      } else if (kv.key == "tokenizer.ggml.token_type") {
+        for (size_t i = 0; i < pairs.size() + triples.size(); ++i) val.array.push_back(gguf::Writer::i32(1));
+      } else if (kv.key == "tokenizer.ggml.merges") {
+        for (const std::string& p : pairs) val.array.push_back(gguf::Writer::str(p.substr(0, 1) + " " + p.substr(1)));
+        for (const std::string& t : triples) val.array.push_back(gguf::Writer::str(t.substr(0, 2) + " " + t.substr(2)));
+      }
+      w.add(kv.key, std::move(val));
+    }
+    std::unique_ptr<gguf::File> keep;
+    auto t = load_written(w, "variant_" + pre + ".gguf", &keep);
+    ASSERT_TRUE(t.ok()) << pre << ": " << t.error();
+    Tokenizer& tok = *t.value();
+    EXPECT_EQ(tok.pre_type(), pre);
+    EXPECT_EQ(tok.n_vocab(), v["n_vocab"].get<int>());
+    int bad = 0;
+    for (const json& c : v["cases"]) {
+      const std::string text = unhex(c["hex"]);
+      if (tok.encode(text, false, false) != c["as0_ps0"].get<std::vector<int32_t>>() ||
+          tok.encode(text, true, true) != c["as1_ps1"].get<std::vector<int32_t>>()) {
+        if (++bad <= 5) ADD_FAILURE() << pre << ": mismatch for \"" << show(text) << "\"";
+      }
+    }
+    EXPECT_EQ(bad, 0) << pre;
+  }
+}
+
 TEST(Tokenizer, ByteFallbackPieces) {
   OSPREY_REQUIRE_MODEL(path, testing::kGemma3);
   Tokenizer* tok = model_tokenizer(path);

@@ -6,7 +6,11 @@ Cn, so every codepoint has exactly one) plus a White_Space bit, the same classes
 pre-tokenizer regexes mean by \\p{N}, \\p{L}, \\s and friends. Runs of codepoints with equal flags
 are stored as (start, flags) pairs so lookups are a binary search over a few thousand entries.
 
-Usage: python3 engine/tokenizer/gen_unicode_tables.py > engine/tokenizer/unicode_tables.cpp
+Run it with a Python whose unicodedata has the Unicode version llama.cpp's tables use (15.1:
+Python 3.13); an older one leaves the newest scripts classed as unassigned, which changes how
+text in them splits.
+
+Usage: python3.13 engine/tokenizer/gen_unicode_tables.py > engine/tokenizer/unicode_tables.cpp
 """
 import sys
 import unicodedata
@@ -35,7 +39,14 @@ def flags_of(cp):
 WHITE_SPACE_SET = set(WHITE_SPACE)
 
 
+WANT_UNICODE = (15, 1)
+
+
 def main():
+    have = tuple(int(x) for x in unicodedata.unidata_version.split(".")[:2])
+    if have != WANT_UNICODE:
+        print("warning: unicodedata is Unicode %s, llama.cpp's tables are %d.%d"
+              % (unicodedata.unidata_version, *WANT_UNICODE), file=sys.stderr)
     try:  # cross-check the hand-written White_Space list where the `regex` module exists
         import regex
         ws = [cp for cp in range(MAX_CP) if regex.match(r"\s", chr(cp))]

@@ -1,7 +1,7 @@
 // The two merge loops. Both keep symbols in a doubly linked list over the input and a heap of
 // candidate pairs; a popped pair whose symbols changed since it was pushed is stale and skipped.
 // Ties break toward the leftmost pair, which is what makes results match the references.
-#include <cstring>
+#include <algorithm>
 #include <queue>
 
 #include "tokenizer_impl.h"

@@ -1,8 +1,8 @@
 #include "tokenizer.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
-#include <cstring>
 
 #include "tokenizer_impl.h"
 #include "unicode.h"
@@ -237,7 +237,6 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
   for (const char* s : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
     if (int32_t id = id_of(s); id >= 0) t.attr[id] = tok::kAttrUserDefined;
   }
-  t.eog.erase(-1);
 
   // Special-token matcher: control, user-defined and unknown tokens.
   std::vector<int32_t> special_ids;
@@ -323,6 +322,7 @@ void Tokenizer::Impl::encode_bpe_text(std::string_view s, std::vector<int32_t>& 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   const Impl& t = *impl_;
   std::vector<int32_t> out;
+  if (text.size() >= UINT32_MAX) return out;  // positions are 32-bit; see the header
   out.reserve(text.size() / 3 + 4);
   if (add_special && t.add_bos && t.bos >= 0) out.push_back(t.bos);
 

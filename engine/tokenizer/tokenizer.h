@@ -26,7 +26,8 @@ class Tokenizer {
   // add_special: add BOS/EOS as the metadata says (tokenizer.ggml.add_bos_token /
   // add_eos_token, else the per-model default). parse_special: control-token text in `text`
   // (e.g. "<|im_start|>") becomes that token; user-defined tokens are always matched whole.
-  // Any bytes are accepted; invalid UTF-8 is tokenized, never rejected.
+  // Any bytes are accepted; invalid UTF-8 is tokenized, never rejected. Texts of 4 GiB or more
+  // give an empty result.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // The bytes a token contributes to decoded text: byte-level BPE un-mapping, <0xXX> byte
@@ -34,7 +35,9 @@ class Tokenizer {
   // ids give "".
   std::string token_to_piece(int32_t id) const { return token_to_piece(id, false); }
   std::string token_to_piece(int32_t id, bool render_special) const;
-  // Concatenated pieces (bytes, possibly not valid UTF-8 if `ids` is cut mid-character).
+  // Concatenated pieces (bytes, possibly not valid UTF-8 if `ids` is cut mid-character). For a
+  // SentencePiece vocabulary with add_space_prefix, the space encoding put in front is dropped,
+  // so decode(encode(s)) == s.
   std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const;
 
   int32_t n_vocab() const;

@@ -13,6 +13,12 @@ For each model in ~/.cache/osprey (or $OSPREY_CACHE) this writes tests/data/toke
   fuzz:   seeded random strings over an alphabet of troublemakers, llama.cpp ids only.
   pieces: llama.cpp's token_to_piece for a sample of ids (plain and rendered).
 
+and tests/data/tokenizer/qwen25_variants.json: the Qwen2.5 vocabulary re-labelled with other
+tokenizer.ggml.pre values (llama-bpe, gpt-2, default) so those pre-tokenizers are checked against
+llama.cpp too, with digit tokens appended so digit grouping shows in the ids: tokens "00".."99"
+then "000".."999" (type normal), merges "a b" for each pair then "ab c" for each triple, appended
+in that order. The C++ test builds the same file from the real one (keep the two in step).
+
 The C++ test requires our ids to equal llama.cpp's everywhere (llama.cpp is what the engine
 must interoperate with); HF disagreements are recorded here and summarised on stdout.
 
@@ -122,6 +128,9 @@ CORPUS = [
     ("number_forms", "ǅ ſ K Ⅻ ① ٣ ²³ ½ ⅞"),
     ("math", "∀x∈ℝ: x²≥0, ∑ᵢ aᵢ = ∞"),
     ("controls", "a\x00b\x01c\x7fd\x1b[0m"),
+    # Letters new in Unicode 15.0/15.1 (CJK ext. H and I, Kawi, Nag Mundari): "'ll" after a letter
+    # is a contraction piece, after a non-letter it is not, so this pins the Unicode version.
+    ("unicode15_letters", "\U00031350'll \U00011F04'll \U0001E4D0'll \U0002EBF0'ss"),
     ("byte_token_text", "<0x41> <0xFF> ▁▁ ▁hello"),
     ("repeated", "a" * 64 + " " + "ab" * 20),
     ("long", LONG),
@@ -149,8 +158,71 @@ def fuzz_strings(seed, count):
     for _ in range(count):
         out.append("".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(1, 40))))
     for _ in range(count // 10):
-        out.append(bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 16))))
+        # Lead bytes F4..F7 can spell codepoints past U+10FFFF, which make llama.cpp abort.
+        out.append(bytes(b if not 0xF4 <= b <= 0xF7 else 0xF0
+                         for b in (rng.randint(0, 255) for _ in range(rng.randint(1, 16)))))
     return out
+
+
+VARIANT_PRES = ["llama-bpe", "gpt-2", "default"]
+DIGITS = "0123456789"
+DIGIT_PAIRS = [a + b for a in DIGITS for b in DIGITS]
+DIGIT_TRIPLES = [p + c for p in DIGIT_PAIRS for c in DIGITS]
+VARIANT_EXTRA = {
+    "tokenizer.ggml.tokens": DIGIT_PAIRS + DIGIT_TRIPLES,
+    "tokenizer.ggml.token_type": [1] * (len(DIGIT_PAIRS) + len(DIGIT_TRIPLES)),
+    "tokenizer.ggml.merges": [a + " " + b for a in DIGITS for b in DIGITS] + [p + " " + c for p in DIGIT_PAIRS for c in DIGITS],
+}
+
+
+def write_variant(src, pre, out_path):
+    """Copy src's metadata (no tensors) with tokenizer.ggml.pre = pre and the digit tokens added."""
+    import gguf
+    r = gguf.GGUFReader(str(src))
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    w = gguf.GGUFWriter(str(out_path), arch=arch)
+    for k, f in r.fields.items():
+        if k.startswith("GGUF.") or k == "general.architecture":
+            continue
+        vt = f.types[0]
+        if vt == gguf.GGUFValueType.ARRAY:
+            if f.types[1] == gguf.GGUFValueType.STRING:
+                vals = [bytes(f.parts[i]).decode("utf-8", errors="surrogateescape") for i in f.data]
+            else:
+                vals = [f.parts[i][0].item() for i in f.data]
+            w.add_array(k, vals + VARIANT_EXTRA.get(k, []))
+        elif k == "tokenizer.ggml.pre":
+            w.add_string(k, pre)
+        elif vt == gguf.GGUFValueType.STRING:
+            w.add_string(k, bytes(f.parts[f.data[0]]).decode("utf-8", errors="surrogateescape"))
+        else:
+            w.add_key_value(k, f.parts[f.data[0]][0].item(), vt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def gen_variants(llama_cpp, cache, out_dir):
+    import tempfile
+    doc = {"base": MODELS["qwen25"], "generator": "tests/scripts/gen_tokenizer_ref.py",
+           "reference": "llama-cpp-python " + llama_cpp.__version__, "variants": {}}
+    texts = [t for _, t in CORPUS] + fuzz_strings(99, 150)
+    with tempfile.TemporaryDirectory() as tmp:
+        for pre in VARIANT_PRES:
+            path = Path(tmp) / f"variant_{pre}.gguf"
+            write_variant(cache / MODELS["qwen25"], pre, path)
+            llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+            cases = []
+            for t in texts:
+                b = as_bytes(t)
+                cases.append({"hex": b.hex(), "as0_ps0": llm.tokenize(b, add_bos=False, special=False),
+                              "as1_ps1": llm.tokenize(b, add_bos=True, special=True)})
+            doc["variants"][pre] = {"n_vocab": llm.n_vocab(), "cases": cases}
+            del llm
+    path = out_dir / "qwen25_variants.json"
+    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    print(f"variants {VARIANT_PRES}: {len(texts)} strings each -> {path}")
 
 
 def as_bytes(t):
@@ -193,6 +265,7 @@ def main():
     ap.add_argument("--no-hf", action="store_true")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--fuzz", type=int, default=200)
+    ap.add_argument("--no-variants", action="store_true")
     args = ap.parse_args()
 
     import llama_cpp
@@ -273,6 +346,9 @@ def main():
         path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
         print(f"{key}: {len(corpus)} corpus strings, {len(fuzz)} fuzz strings, {len(pieces)} pieces -> {path}")
         print(f"  HF: {hf_note or ('disagrees on ' + str(disagree) if disagree else 'agrees everywhere')}")
+
+    if not args.no_variants:
+        gen_variants(llama_cpp, cache, out_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the build dependencies (Debian), fetches the test models into ~/.cache/osprey
+# (or $OSPREY_CACHE) and builds Osprey into ./build. Safe to re-run: every step is cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+PKGS="cmake ninja-build g++ ccache python3 python3-pip libgtest-dev nlohmann-json3-dev libcli11-dev libstb-dev"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
+python3 tools/fetch_models.py
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
