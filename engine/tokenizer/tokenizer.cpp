@@ -153,7 +153,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
     }
   }
 
-  // Per-model defaults, then metadata.
+  // Per-model defaults, then metadata. The defaults are llama.cpp's (including its odd id 11 for
+  // byte-level BPE), so files that omit the keys still tokenize as they do there.
   const bool spm = t.kind == Impl::Kind::kSpm;
   int64_t bos = spm ? 1 : 11, eos = spm ? 2 : 11, unk = spm ? 0 : -1;
   if (t.pre_info && t.pre_info->no_bos) bos = -1;

@@ -29,6 +29,7 @@ for tensor dtypes; tokenizers never touch it, so when torch is absent a stub mod
 Usage: python3 tests/scripts/gen_tokenizer_ref.py [--no-hf] [--models smollm2,qwen25,gemma3]
 """
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -277,7 +278,7 @@ def main():
         fname = MODELS[key]
         llm = llama_cpp.Llama(str(cache / fname), vocab_only=True, verbose=False)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        buf = (llama_cpp.ctypes.c_char * 4096)()
+        buf = (ctypes.c_char * 4096)()
 
         def piece(tid, special):
             n = llama_cpp.llama_token_to_piece(vocab, tid, buf, len(buf), 0, special)
@@ -345,7 +346,13 @@ def main():
         path = out_dir / f"{key}.json"
         path.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
         print(f"{key}: {len(corpus)} corpus strings, {len(fuzz)} fuzz strings, {len(pieces)} pieces -> {path}")
-        print(f"  HF: {hf_note or ('disagrees on ' + str(disagree) if disagree else 'agrees everywhere')}")
+        if args.no_hf:
+            hf_summary = "not run"
+        elif hf_note:
+            hf_summary = hf_note
+        else:
+            hf_summary = "disagrees on " + str(disagree) if disagree else "agrees everywhere"
+        print(f"  HF: {hf_summary}")
 
     if not args.no_variants:
         gen_variants(llama_cpp, cache, out_dir)
