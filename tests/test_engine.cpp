@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "backends/cpu/cpu_backend.h"
 #include "engine/generate.h"
@@ -152,6 +153,32 @@ TEST(Engine, TopKOneIsGreedy) {
   Sampler r(rp);
   r.accept(1);
   EXPECT_EQ(r.sample(logits, 5), 3);  // 2.5 / 2 < 2.4
+}
+
+TEST(Engine, TopPAndMinPFilter) {
+  // softmax of {3, 2, 1, 0, -1}: ~0.64, 0.24, 0.09, 0.03, 0.01
+  const float logits[] = {3.f, 2.f, 1.f, 0.f, -1.f};
+  auto draws = [&](SamplerParams p) {
+    p.random_seed = false;
+    p.top_k = 0;
+    p.repeat_penalty = 1.f;
+    Sampler s(p);
+    std::set<int32_t> seen;
+    for (int i = 0; i < 400; ++i) seen.insert(s.sample(logits, 5));
+    return seen;
+  };
+  SamplerParams p;
+  p.temperature = 1.f;
+  p.top_p = 0.5f;
+  EXPECT_EQ(draws(p), (std::set<int32_t>{0}));
+  p.top_p = 0.8f;
+  EXPECT_EQ(draws(p), (std::set<int32_t>{0, 1}));
+  p.top_p = 1.f;
+  p.min_p = 0.1f;  // keeps p >= 0.064: tokens 0, 1, 2
+  EXPECT_EQ(draws(p), (std::set<int32_t>{0, 1, 2}));
+  p.min_p = 0.f;
+  p.temperature = 5.f;  // flat enough that 400 draws see every token
+  EXPECT_EQ(draws(p), (std::set<int32_t>{0, 1, 2, 3, 4}));
 }
 
 TEST(Engine, StopMatcherHoldsBackPartialMatches) {
