@@ -78,34 +78,27 @@ NodeId Graph::matmul(NodeId x, NodeId w) {
   return push(make(Op::MATMUL, {b.ne[1], a.ne[1], a.ne[2], a.ne[3]}, {x, w}));
 }
 
-NodeId Graph::add(NodeId a, NodeId b) {
-  OSPREY_CHECK_SRC("add", a, b);
+NodeId Graph::broadcast_binary(Op op, NodeId a, NodeId b) {
+  OSPREY_CHECK_SRC(op_name(op), a, b);
   const Node &x = node(a), &y = node(b);
   if (x.dtype != DType::F32 || y.dtype != DType::F32 || x.ne[0] != y.ne[0] || x.n_rows() % y.n_rows() != 0)
-    return fail("add: cannot broadcast " + shape_str(y.ne) + " onto " + shape_str(x.ne));
-  return push(make(Op::ADD, x.ne, {a, b}));
+    return fail(std::string(op_name(op)) + ": cannot broadcast " + shape_str(y.ne) + " onto " + shape_str(x.ne));
+  return push(make(op, x.ne, {a, b}));
 }
 
-NodeId Graph::mul(NodeId a, NodeId b) {
-  OSPREY_CHECK_SRC("mul", a, b);
-  const Node &x = node(a), &y = node(b);
-  if (x.dtype != DType::F32 || y.dtype != DType::F32 || x.ne[0] != y.ne[0] || x.n_rows() % y.n_rows() != 0)
-    return fail("mul: cannot broadcast " + shape_str(y.ne) + " onto " + shape_str(x.ne));
-  return push(make(Op::MUL, x.ne, {a, b}));
-}
+NodeId Graph::add(NodeId a, NodeId b) { return broadcast_binary(Op::ADD, a, b); }
+NodeId Graph::mul(NodeId a, NodeId b) { return broadcast_binary(Op::MUL, a, b); }
 
 NodeId Graph::scale(NodeId a, float s) {
-  OSPREY_CHECK_SRC("scale", a);
-  Node n = make(Op::SCALE, node(a).ne, {a});
-  n.p.f[0] = s;
-  return push(std::move(n));
+  const NodeId id = unary(Op::SCALE, a);
+  if (id != kNoNode) nodes_[(size_t)id].p.f[0] = s;
+  return id;
 }
 
 NodeId Graph::rms_norm(NodeId a, float eps) {
-  OSPREY_CHECK_SRC("rms_norm", a);
-  Node n = make(Op::RMS_NORM, node(a).ne, {a});
-  n.p.f[0] = eps;
-  return push(std::move(n));
+  const NodeId id = unary(Op::RMS_NORM, a);
+  if (id != kNoNode) nodes_[(size_t)id].p.f[0] = eps;
+  return id;
 }
 
 NodeId Graph::rope(NodeId x, NodeId pos, int64_t n_rot, RopeMode mode, float freq_base, float freq_scale) {
@@ -122,33 +115,29 @@ NodeId Graph::rope(NodeId x, NodeId pos, int64_t n_rot, RopeMode mode, float fre
   return push(std::move(n));
 }
 
-NodeId Graph::silu(NodeId a) {
-  OSPREY_CHECK_SRC("silu", a);
-  return push(make(Op::SILU, node(a).ne, {a}));
+NodeId Graph::unary(Op op, NodeId a) {
+  OSPREY_CHECK_SRC(op_name(op), a);
+  if (node(a).dtype != DType::F32) return fail(std::string(op_name(op)) + ": input must be f32");
+  return push(make(op, node(a).ne, {a}));
 }
 
-NodeId Graph::gelu(NodeId a) {
-  OSPREY_CHECK_SRC("gelu", a);
-  return push(make(Op::GELU, node(a).ne, {a}));
+NodeId Graph::gated(Op op, NodeId gate, NodeId up) {
+  OSPREY_CHECK_SRC(op_name(op), gate, up);
+  if (node(gate).ne != node(up).ne || node(gate).dtype != DType::F32 || node(up).dtype != DType::F32)
+    return fail(std::string(op_name(op)) + ": gate " + shape_str(node(gate).ne) + " and up " + shape_str(node(up).ne) +
+                " must be f32 of the same shape");
+  return push(make(op, node(gate).ne, {gate, up}));
 }
 
-NodeId Graph::swiglu(NodeId gate, NodeId up) {
-  OSPREY_CHECK_SRC("swiglu", gate, up);
-  if (node(gate).ne != node(up).ne) return fail("swiglu: gate and up shapes differ");
-  return push(make(Op::SWIGLU, node(gate).ne, {gate, up}));
-}
-
-NodeId Graph::geglu(NodeId gate, NodeId up) {
-  OSPREY_CHECK_SRC("geglu", gate, up);
-  if (node(gate).ne != node(up).ne) return fail("geglu: gate and up shapes differ");
-  return push(make(Op::GEGLU, node(gate).ne, {gate, up}));
-}
+NodeId Graph::silu(NodeId a) { return unary(Op::SILU, a); }
+NodeId Graph::gelu(NodeId a) { return unary(Op::GELU, a); }
+NodeId Graph::swiglu(NodeId gate, NodeId up) { return gated(Op::SWIGLU, gate, up); }
+NodeId Graph::geglu(NodeId gate, NodeId up) { return gated(Op::GEGLU, gate, up); }
 
 NodeId Graph::softmax(NodeId a, float scale) {
-  OSPREY_CHECK_SRC("softmax", a);
-  Node n = make(Op::SOFTMAX, node(a).ne, {a});
-  n.p.f[0] = scale;
-  return push(std::move(n));
+  const NodeId id = unary(Op::SOFTMAX, a);
+  if (id != kNoNode) nodes_[(size_t)id].p.f[0] = scale;
+  return id;
 }
 
 NodeId Graph::kv_store(NodeId cache, NodeId x, NodeId meta) {

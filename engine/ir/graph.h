@@ -81,6 +81,9 @@ class Graph {
 
  private:
   NodeId push(Node n);
+  NodeId unary(Op op, NodeId a);
+  NodeId gated(Op op, NodeId gate, NodeId up);
+  NodeId broadcast_binary(Op op, NodeId a, NodeId b);
   NodeId fail(const std::string& msg);
   std::vector<Node> nodes_;
   std::vector<NodeId> outputs_;
