@@ -99,6 +99,15 @@ bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64
   return true;
 }
 
+void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
+                      QuantDotFn dot, int64_t n0, int64_t n1, int64_t N, float* y) {
+  const size_t wrow = (size_t)dtype_row_bytes(wt, K);
+  for (int64_t n = n0; n < n1; ++n) {
+    const void* wr = (const uint8_t*)w + (size_t)n * wrow;
+    for (int64_t m = 0; m < M; ++m) y[m * N + n] = dot(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, K);
+  }
+}
+
 void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y) {
   for (int64_t r = r0; r < r1; ++r) {
     const float* br = b + (r % Rb) * K;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
 
@@ -127,6 +128,22 @@ void CpuBackend::register_working_kernels() {
   register_kernel(Op::MATMUL, weights_dequantizable, [](Call& c) {
     const Node &x = src(c, 0), &w = src(c, 1);
     const int64_t K = x.ne[0], M = x.n_rows(), N = w.ne[1];
+    const kernels::ActQuant aq = kernels::act_quant_for(w.dtype);
+    const kernels::VecDotFn dot = kernels::vec_dot_for(w.dtype);
+    if (!c.opts.exact_matmul && aq != kernels::ActQuant::NONE && dot) {
+      // Quantize the activations once, then integer dot products against each weight row.
+      const size_t row = kernels::act_row_bytes(aq, K);
+      if (c.shared.size() < row * (size_t)M) c.shared.resize(row * (size_t)M);
+      uint8_t* xq = c.shared.data();
+      split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
+        for (int64_t m = b; m < e; ++m) kernels::quantize_act_row(aq, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
+        return true;
+      });
+      return split(c, N, N * K * M, [&](int64_t b, int64_t e, int) {
+        kc::matmul_quantized(xq, row, M, K, w.dtype, c.src[1], dot, b, e, N, F(c.dst));
+        return true;
+      });
+    }
     return split(c, N, N * K * M, [&](int64_t b, int64_t e, int t) {
       return kc::matmul(F(c.src[0]), M, K, w.dtype, c.src[1], b, e, N, F(c.dst), scratch(c, t, (size_t)K));
     });
@@ -312,7 +329,7 @@ Status CpuBackend::compute(const ir::Graph& g, const std::vector<ir::NodeId>& no
     const Kernel& k = kernels_[(size_t)n.op];
     if (!k.run || !k.accepts(g, n))
       return Status::error(std::string("cpu: no kernel for op ") + ir::op_name(n.op) + " (" + n.name + ")");
-    Call c{g, n, {}, ptr(id), pool_, scratch_};
+    Call c{g, n, {}, ptr(id), pool_, scratch_, shared_, opts_};
     for (int i = 0; i < n.n_src(); ++i) c.src[(size_t)i] = ptr(n.src[(size_t)i]);
     if (!k.run(c))
       return Status::error(std::string("cpu: op ") + ir::op_name(n.op) + " '" + n.name +

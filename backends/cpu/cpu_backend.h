@@ -11,6 +11,9 @@ namespace osprey {
 struct CpuBackendOptions {
   int n_threads = 0;  // 0: all hardware threads
   bool use_reference = false;  // run the scalar reference kernels (slow; for testing)
+  // Matmuls with quantized weights multiply f32 activations with dequantized rows instead of
+  // quantizing activations to 8 bits for integer dot products (slower, closer to exact).
+  bool exact_matmul = false;
   // Kernel-regression self-check: perturb this op's f32 output by 2% so tests can prove
   // they notice a broken kernel. COUNT: off.
   ir::Op perturb_op = ir::Op::COUNT;
@@ -38,6 +41,8 @@ class CpuBackend final : public Backend {
     void* dst = nullptr;
     ThreadPool& pool;
     std::vector<std::vector<float>>& scratch;  // one per thread
+    std::vector<uint8_t>& shared;              // one per backend: e.g. quantized activations
+    const CpuBackendOptions& opts;
   };
   using AcceptFn = bool (*)(const ir::Graph&, const ir::Node&);
   using RunFn = bool (*)(Call&);  // false: bad data for the op (e.g. an index out of range)
@@ -55,6 +60,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   std::array<Kernel, (size_t)ir::Op::COUNT> kernels_{};
   std::vector<std::vector<float>> scratch_;
+  std::vector<uint8_t> shared_;
 };
 
 }  // namespace osprey

@@ -1,0 +1,217 @@
+// AVX2 + FMA + F16C integer dot products (this file alone is built with those flags; the
+// dispatcher only calls it on CPUs that have them). Each reproduces quant_dot_scalar.cpp:
+// the same integer sums per block, accumulated in float.
+#include <cstring>
+
+#include "kernels/cpu/quant_dot.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+namespace osprey::kernels::avx2 {
+namespace {
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// Sum of products of unsigned bytes u (< 128 after pairing) and signed bytes s, as 8 int32.
+inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// Signed x signed: move w's sign onto x so maddubs sees |w| as unsigned.
+inline __m256i dot_i8_i8(__m256i w, __m256i x) {
+  return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+// 32 nibbles: the low nibbles of 16 bytes in bytes 0..15, their high nibbles in 16..31.
+inline __m256i unpack_nibbles(const uint8_t* p) {
+  const __m128i b = _mm_loadu_si128((const __m128i*)p);
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Byte i = 0xFF where bit i of the 32-bit word is set.
+inline __m256i bits_to_bytes(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  const __m256i which_byte = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i bit = _mm256_set1_epi64x((int64_t)0x8040201008040201ULL);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)v), which_byte);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+}
+
+float dot_q4_0(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q4_0*)w;
+  const auto* x = (const block_q8_act*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
+    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_1(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q4_1*)w;
+  const auto* x = (const block_q8_act*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_u8_i8(unpack_nibbles(b[i].qs), y)), acc);
+    mins += f16(b[i].m) * x[i].s;
+  }
+  return hsum(acc) + mins;
+}
+
+float dot_q5_0(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q5_0*)w;
+  const auto* x = (const block_q8_act*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < K / 32; ++i) {
+    // nibble - 16 where the fifth bit is clear equals nibble | 0xF0 as a signed byte.
+    const __m256i high = _mm256_andnot_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8((char)0xF0));
+    const __m256i q = _mm256_or_si256(unpack_nibbles(b[i].qs), high);
+    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q5_1(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q5_1*)w;
+  const auto* x = (const block_q8_act*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const __m256i high = _mm256_and_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(unpack_nibbles(b[i].qs), high);
+    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_u8_i8(q, y)), acc);
+    mins += f16(b[i].m) * x[i].s;
+  }
+  return hsum(acc) + mins;
+}
+
+float dot_q8_0(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q8_0*)w;
+  const auto* x = (const block_q8_act*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const __m256i q = _mm256_loadu_si256((const __m256i*)b[i].qs);
+    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
+  }
+  return hsum(acc);
+}
+
+void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+float dot_q4_K(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q4_K*)w;
+  const auto* x = (const block_q8_K*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    int sc[8], m[8], msum = 0;
+    for (int s = 0; s < 8; ++s) {
+      k4_scale_min(s, b[i].scales, &sc[s], &m[s]);
+      msum += m[s] * (x[i].bsums[2 * s] + x[i].bsums[2 * s + 1]);
+    }
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i q = _mm256_loadu_si256((const __m256i*)(b[i].qs + 32 * j));
+      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      const __m256i ylo = _mm256_loadu_si256((const __m256i*)(x[i].qs + 64 * j));
+      const __m256i yhi = _mm256_loadu_si256((const __m256i*)(x[i].qs + 64 * j + 32));
+      const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_set1_epi16((short)sc[2 * j]));
+      const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, yhi), _mm256_set1_epi16((short)sc[2 * j + 1]));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(b[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    mins += x[i].d * f16(b[i].dmin) * (float)msum;
+  }
+  return hsum(acc) - mins;
+}
+
+float dot_q6_K(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q6_K*)w;
+  const auto* x = (const block_q8_K*)xv;
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(0x30);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    // Quants are stored +32; subtract 32 * sum(x) per 16-element group afterwards.
+    int offset = 0;
+    for (int s = 0; s < 16; ++s) offset += b[i].scales[s] * x[i].bsums[s];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = b[i].ql + 64 * h;
+      const int8_t* sc = b[i].scales + 8 * h;
+      const int8_t* y = x[i].qs + 128 * h;
+      const __m256i a = _mm256_loadu_si256((const __m256i*)ql);
+      const __m256i c = _mm256_loadu_si256((const __m256i*)(ql + 32));
+      const __m256i qh = _mm256_loadu_si256((const __m256i*)(b[i].qh + 32 * h));
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(a, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two_bits)),
+          _mm256_or_si256(_mm256_and_si256(c, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two_bits)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4), _mm256_and_si256(qh, two_bits)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits)),
+      };
+      for (int g = 0; g < 4; ++g) {
+        const __m256i yv = _mm256_loadu_si256((const __m256i*)(y + 32 * g));
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * g + 1]), _mm_set1_epi16(sc[2 * g]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], yv), scales));
+      }
+    }
+    const float d = x[i].d * f16(b[i].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_add_ps(acc, _mm256_setr_ps(-32.f * d * (float)offset, 0, 0, 0, 0, 0, 0, 0));
+  }
+  return hsum(acc);
+}
+
+}  // namespace
+
+bool built() { return true; }
+
+VecDotFn vec_dot_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot_q4_0;
+    case DType::Q4_1: return dot_q4_1;
+    case DType::Q5_0: return dot_q5_0;
+    case DType::Q5_1: return dot_q5_1;
+    case DType::Q8_0: return dot_q8_0;
+    case DType::Q4_K: return dot_q4_K;
+    case DType::Q6_K: return dot_q6_K;
+    default: return nullptr;
+  }
+}
+
+}  // namespace osprey::kernels::avx2
+
+#else  // this compiler or target cannot build AVX2: the dispatcher falls back to scalar
+
+namespace osprey::kernels::avx2 {
+bool built() { return false; }
+VecDotFn vec_dot_for(DType) { return nullptr; }
+}  // namespace osprey::kernels::avx2
+
+#endif

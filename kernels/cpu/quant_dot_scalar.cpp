@@ -1,0 +1,212 @@
+// Portable integer dot products: the reference the SIMD variants must reproduce, and the
+// fallback on CPUs without them. Integer sums per block, then one float multiply per block.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/base/fp16.h"
+#include "kernels/cpu/quant_dot.h"
+
+namespace osprey::kernels {
+namespace {
+
+template <class B>
+B load(const void* p, int64_t i) {
+  B b;
+  std::memcpy(&b, (const uint8_t*)p + i * (int64_t)sizeof(B), sizeof(B));
+  return b;
+}
+
+float dot_q4_0(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_act*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const auto b = load<block_q4_0>(w, i);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j)
+      isum += ((b.qs[j] & 15) - 8) * x[i].qs[j] + ((b.qs[j] >> 4) - 8) * x[i].qs[j + 16];
+    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
+  }
+  return sum;
+}
+
+float dot_q4_1(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_act*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const auto b = load<block_q4_1>(w, i);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) isum += (b.qs[j] & 15) * x[i].qs[j] + (b.qs[j] >> 4) * x[i].qs[j + 16];
+    sum += f16_to_f32(b.d) * x[i].d * (float)isum + f16_to_f32(b.m) * x[i].s;
+  }
+  return sum;
+}
+
+template <class B, bool kHasMin>
+float dot_q5(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_act*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const auto b = load<B>(w, i);
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    const int offset = kHasMin ? 0 : 16;
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int lo = ((b.qs[j] & 15) | (((qh >> j) & 1) << 4)) - offset;
+      const int hi = ((b.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - offset;
+      isum += lo * x[i].qs[j] + hi * x[i].qs[j + 16];
+    }
+    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
+    if constexpr (kHasMin) sum += f16_to_f32(b.m) * x[i].s;
+  }
+  return sum;
+}
+
+float dot_q8_0(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_act*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const auto b = load<block_q8_0>(w, i);
+    int isum = 0;
+    for (int j = 0; j < 32; ++j) isum += b.qs[j] * x[i].qs[j];
+    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
+  }
+  return sum;
+}
+
+void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+float dot_q4_K(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_K*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const auto b = load<block_q4_K>(w, i);
+    int scaled = 0, mins = 0;
+    for (int sub = 0; sub < 8; ++sub) {
+      int sc, m;
+      k4_scale_min(sub, b.scales, &sc, &m);
+      const uint8_t* q = b.qs + (sub / 2) * 32;
+      const int shift = (sub % 2) * 4;
+      int isum = 0;
+      for (int l = 0; l < 32; ++l) isum += ((q[l] >> shift) & 15) * x[i].qs[sub * 32 + l];
+      scaled += sc * isum;
+      mins += m * (x[i].bsums[2 * sub] + x[i].bsums[2 * sub + 1]);
+    }
+    sum += x[i].d * (f16_to_f32(b.d) * (float)scaled - f16_to_f32(b.dmin) * (float)mins);
+  }
+  return sum;
+}
+
+float dot_q6_K(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_K*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const auto b = load<block_q6_K>(w, i);
+    int isum[16] = {};
+    for (int e = 0; e < 256; ++e) {
+      const int half = e / 128, g = (e % 128) / 32, l = e % 32;
+      const uint8_t ql = b.ql[half * 64 + (g % 2) * 32 + l];
+      const int lo = (g < 2) ? (ql & 15) : (ql >> 4);
+      const int hi = (b.qh[half * 32 + l] >> (2 * g)) & 3;
+      isum[e / 16] += ((lo | (hi << 4)) - 32) * x[i].qs[e];
+    }
+    int total = 0;
+    for (int s = 0; s < 16; ++s) total += b.scales[s] * isum[s];
+    sum += x[i].d * f16_to_f32(b.d) * (float)total;
+  }
+  return sum;
+}
+
+}  // namespace
+
+ActQuant act_quant_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+      return ActQuant::Q8_32;
+    case DType::Q4_K: case DType::Q6_K:
+      return ActQuant::Q8_K;
+    default:
+      return ActQuant::NONE;
+  }
+}
+
+size_t act_row_bytes(ActQuant q, int64_t K) {
+  switch (q) {
+    case ActQuant::Q8_32: return (size_t)(K / 32) * sizeof(block_q8_act);
+    case ActQuant::Q8_K: return (size_t)(K / 256) * sizeof(block_q8_K);
+    case ActQuant::NONE: break;
+  }
+  return 0;
+}
+
+void quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
+  const int64_t bs = q == ActQuant::Q8_K ? 256 : 32;
+  for (int64_t i = 0; i < K / bs; ++i) {
+    const float* xb = x + i * bs;
+    float amax = 0;
+    for (int64_t j = 0; j < bs; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
+    int8_t* qs;
+    if (q == ActQuant::Q8_K) {
+      auto* b = (block_q8_K*)dst + i;
+      b->d = d;
+      qs = b->qs;
+    } else {
+      auto* b = (block_q8_act*)dst + i;
+      b->d = d;
+      qs = b->qs;
+    }
+    int sum = 0;
+    for (int64_t j = 0; j < bs; ++j) sum += qs[j] = (int8_t)std::lround(xb[j] * id);
+    if (q == ActQuant::Q8_K) {
+      auto* b = (block_q8_K*)dst + i;
+      for (int g = 0; g < 16; ++g) {
+        int s = 0;
+        for (int j = 0; j < 16; ++j) s += qs[g * 16 + j];
+        b->bsums[g] = (int16_t)s;
+      }
+    } else {
+      ((block_q8_act*)dst + i)->s = d * (float)sum;
+    }
+  }
+}
+
+namespace scalar {
+VecDotFn vec_dot_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot_q4_0;
+    case DType::Q4_1: return dot_q4_1;
+    case DType::Q5_0: return dot_q5<block_q5_0, false>;
+    case DType::Q5_1: return dot_q5<block_q5_1, true>;
+    case DType::Q8_0: return dot_q8_0;
+    case DType::Q4_K: return dot_q4_K;
+    case DType::Q6_K: return dot_q6_K;
+    default: return nullptr;
+  }
+}
+}  // namespace scalar
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+#else
+  return false;
+#endif
+}
+
+VecDotFn vec_dot_for(DType w) {
+  if (avx2::built() && cpu_has_avx2())
+    if (VecDotFn f = avx2::vec_dot_for(w)) return f;
+  return scalar::vec_dot_for(w);
+}
+
+}  // namespace osprey::kernels
