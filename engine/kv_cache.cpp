@@ -2,18 +2,24 @@
 
 namespace osprey {
 
-Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, int64_t n_seq, DType type) {
+Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, int64_t n_seq, DType k_type,
+                                                 DType v_type) {
   const HParams& hp = m.hparams();
   if (n_ctx <= 0 || n_seq <= 0 || n_ctx > (1 << 24) || n_seq > 4096)
     return Status::error("kv cache: bad size n_ctx " + std::to_string(n_ctx) + ", n_seq " + std::to_string(n_seq));
-  if (type != DType::F16 && type != DType::F32 && type != DType::BF16)
-    return Status::error(std::string("kv cache: type ") + dtype_name(type) + " is not supported");
+  for (auto [type, d] : {std::pair{k_type, hp.head_dim_k}, std::pair{v_type, hp.head_dim_v}}) {
+    const bool known = type == DType::F16 || type == DType::F32 || type == DType::BF16 || type == DType::Q8_0 ||
+                       type == DType::Q4_0;
+    if (!known || dtype_row_bytes(type, d) < 0)
+      return Status::error(std::string("kv cache: type ") + dtype_name(type) + " is not supported for head size " +
+                           std::to_string(d) + " (use f16, bf16, f32, q8_0 or q4_0)");
+  }
   std::unique_ptr<KvCache> c(new KvCache());
   c->n_ctx_ = n_ctx;
   c->n_seq_ = n_seq;
   const int64_t cells = n_ctx * n_seq;
-  const size_t k_bytes = (size_t)dtype_row_bytes(type, hp.head_dim_k) * (size_t)(hp.n_head_kv * cells);
-  const size_t v_bytes = (size_t)dtype_row_bytes(type, hp.head_dim_v) * (size_t)(hp.n_head_kv * cells);
+  const size_t k_bytes = (size_t)dtype_row_bytes(k_type, hp.head_dim_k) * (size_t)(hp.n_head_kv * cells);
+  const size_t v_bytes = (size_t)dtype_row_bytes(v_type, hp.head_dim_v) * (size_t)(hp.n_head_kv * cells);
   const size_t total = (k_bytes + v_bytes) * (size_t)hp.n_layer;
   auto buf = m.backend().alloc(total);
   if (!buf)
@@ -23,7 +29,7 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, 
   OSPREY_TRY(m.backend().fill_zero(*c->buffer_, 0, total));
   size_t off = 0;
   for (int64_t il = 0; il < hp.n_layer; ++il) {
-    auto add = [&](const char* kind, int64_t d, size_t bytes) {
+    auto add = [&](const char* kind, DType type, int64_t d, size_t bytes) {
       ir::Tensor t;
       t.name = std::string("cache_") + kind + "." + std::to_string(il);
       t.dtype = type;
@@ -35,8 +41,8 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, 
       return &c->tensors_.back();
     };
     KvLayer L;
-    L.k = add("k", hp.head_dim_k, k_bytes);
-    L.v = add("v", hp.head_dim_v, v_bytes);
+    L.k = add("k", k_type, hp.head_dim_k, k_bytes);
+    L.v = add("v", v_type, hp.head_dim_v, v_bytes);
     c->layers_.push_back(L);
   }
   return c;

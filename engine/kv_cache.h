@@ -11,7 +11,8 @@ namespace osprey {
 
 class KvCache {
  public:
-  static Result<std::unique_ptr<KvCache>> create(const Model& m, int64_t n_ctx, int64_t n_seq, DType type);
+  static Result<std::unique_ptr<KvCache>> create(const Model& m, int64_t n_ctx, int64_t n_seq, DType k_type,
+                                                 DType v_type);
   const std::vector<KvLayer>& layers() const { return layers_; }
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_seq() const { return n_seq_; }

@@ -18,7 +18,7 @@ Result<std::unique_ptr<Context>> Context::create(const Model& m, ContextParams p
   if (p.n_batch <= 0) return Status::error("context: n_batch must be positive");
   if (backends.empty()) backends.push_back(&m.backend());
   std::unique_ptr<Context> c(new Context(m, p, std::move(backends)));
-  auto kv = KvCache::create(m, p.n_ctx, p.n_seq, p.kv_type);
+  auto kv = KvCache::create(m, p.n_ctx, p.n_seq, p.k_type, p.v_type);
   if (!kv) return kv.status();
   c->kv_ = std::move(kv.value());
   return c;

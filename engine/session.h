@@ -22,7 +22,8 @@ struct ContextParams {
   int64_t n_ctx = 4096;   // per sequence
   int64_t n_seq = 1;
   int64_t n_batch = 512;  // tokens per graph run; longer batches are split
-  DType kv_type = DType::F16;
+  DType k_type = DType::F16;  // KV cache element types: f16, bf16, f32, q8_0, q4_0
+  DType v_type = DType::F16;
 };
 
 class Context {

@@ -1,6 +1,7 @@
 // Working CPU path: float accumulation, AVX2/FMA where the build has it, split into row
 // ranges so the backend can hand each thread a slice. Quantized weights are dequantized a
 // row at a time into scratch (the dedicated SIMD quant kernels come later).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -102,9 +103,18 @@ bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64
 void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
                       QuantDotFn dot, int64_t n0, int64_t n1, int64_t N, float* y) {
   const size_t wrow = (size_t)dtype_row_bytes(wt, K);
-  for (int64_t n = n0; n < n1; ++n) {
-    const void* wr = (const uint8_t*)w + (size_t)n * wrow;
-    for (int64_t m = 0; m < M; ++m) y[m * N + n] = dot(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, K);
+  // Blocks of activation rows that stay in L1 while a block of weight rows streams past.
+  const int64_t mb = std::max<int64_t>(1, (int64_t)(16384 / std::max<size_t>(xq_row_bytes, 1)));
+  constexpr int64_t nb = 16;
+  for (int64_t nb0 = n0; nb0 < n1; nb0 += nb) {
+    const int64_t nb1 = std::min(n1, nb0 + nb);
+    for (int64_t m0 = 0; m0 < M; m0 += mb) {
+      const int64_t m1 = std::min(M, m0 + mb);
+      for (int64_t n = nb0; n < nb1; ++n) {
+        const void* wr = (const uint8_t*)w + (size_t)n * wrow;
+        for (int64_t m = m0; m < m1; ++m) y[m * N + n] = dot(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, K);
+      }
+    }
   }
 }
 
@@ -188,14 +198,7 @@ bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const f
     const int64_t tok = r / H, h = r % H;
     const int64_t cell = (int64_t)meta[2 * tok] + meta[2 * tok + 1];
     if (meta[2 * tok] < 0 || meta[2 * tok + 1] < 0 || cell >= cells) return false;
-    uint8_t* dst = (uint8_t*)cache + (cell * H + h) * rb;
-    const float* src = x + r * D;
-    switch (t) {
-      case DType::F32: std::memcpy(dst, src, (size_t)D * 4); break;
-      case DType::F16: for (int64_t i = 0; i < D; ++i) ((uint16_t*)dst)[i] = f32_to_f16(src[i]); break;
-      case DType::BF16: for (int64_t i = 0; i < D; ++i) ((uint16_t*)dst)[i] = f32_to_bf16(src[i]); break;
-      default: return false;
-    }
+    if (!quantize_row(t, x + r * D, (uint8_t*)cache + (cell * H + h) * rb, D)) return false;
   }
   return true;
 }

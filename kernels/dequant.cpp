@@ -390,4 +390,38 @@ void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
   }
 }
 
+void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n / OSPREY_QK4_0; ++i, x += OSPREY_QK4_0) {
+    // The scale maps the signed value of largest magnitude to -8, so that value is exact
+    // and the rest spread over -8..7.
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < OSPREY_QK4_0; ++j)
+      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    block_q4_0 b;
+    b.d = f32_to_f16(d);
+    for (int j = 0; j < OSPREY_QK4_0 / 2; ++j) {
+      const int lo = std::min(15, (int)(x[j] * id + 8.5f));
+      const int hi = std::min(15, (int)(x[j + OSPREY_QK4_0 / 2] * id + 8.5f));
+      b.qs[j] = (uint8_t)(lo | (hi << 4));
+    }
+    std::memcpy(out + i * (int64_t)sizeof(block_q4_0), &b, sizeof b);
+  }
+}
+
+bool quantize_row(DType t, const float* x, void* dst, int64_t n) {
+  const DTypeTraits* tr = dtype_traits(t);
+  if (!tr || n % tr->block_elems != 0) return false;
+  switch (t) {
+    case DType::F32: std::memcpy(dst, x, (size_t)n * 4); return true;
+    case DType::F16: for (int64_t i = 0; i < n; ++i) ((uint16_t*)dst)[i] = f32_to_f16(x[i]); return true;
+    case DType::BF16: for (int64_t i = 0; i < n; ++i) ((uint16_t*)dst)[i] = f32_to_bf16(x[i]); return true;
+    case DType::Q8_0: quantize_row_q8_0(x, dst, n); return true;
+    case DType::Q4_0: quantize_row_q4_0(x, dst, n); return true;
+    default: return false;
+  }
+}
+
 }  // namespace osprey::kernels

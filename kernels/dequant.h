@@ -19,4 +19,11 @@ bool dequantize_row(DType t, const void* src, float* dst, int64_t n);
 // and ggml's reference: d = max|x| / 127, q = round-half-away(x / d).
 void quantize_row_q8_0(const float* x, void* dst, int64_t n);
 
+// Reference Q4_0 quantizer (n a multiple of 32), as ggml's: d = -max/8 for the signed value
+// of largest magnitude, q = min(15, trunc(x / d + 8.5)).
+void quantize_row_q4_0(const float* x, void* dst, int64_t n);
+
+// f32 -> t for the types with a quantizer here (F32, F16, BF16, Q8_0, Q4_0); false otherwise.
+bool quantize_row(DType t, const float* x, void* dst, int64_t n);
+
 }  // namespace osprey::kernels

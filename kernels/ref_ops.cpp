@@ -17,15 +17,6 @@ bool row_to_f32(DType t, const void* base, int64_t row, int64_t K, float* out) {
   return dequantize_row(t, (const uint8_t*)base + row * rb, out, K);
 }
 
-bool f32_to_row(DType t, const float* x, int64_t K, void* dst) {
-  switch (t) {
-    case DType::F32: std::memcpy(dst, x, (size_t)K * 4); return true;
-    case DType::F16: for (int64_t i = 0; i < K; ++i) ((uint16_t*)dst)[i] = f32_to_f16(x[i]); return true;
-    case DType::BF16: for (int64_t i = 0; i < K; ++i) ((uint16_t*)dst)[i] = f32_to_bf16(x[i]); return true;
-    default: return false;
-  }
-}
-
 double gelu_d(double x) {
   const double c = std::sqrt(2.0 / M_PI);
   return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
@@ -129,7 +120,7 @@ bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const f
     const int64_t cell = (int64_t)meta[2 * tok] + meta[2 * tok + 1];
     if (meta[2 * tok] < 0 || meta[2 * tok + 1] < 0 || cell >= cells) return false;
     for (int64_t h = 0; h < H; ++h)
-      if (!f32_to_row(t, x + (tok * H + h) * D, D, (uint8_t*)cache + (cell * H + h) * rb)) return false;
+      if (!quantize_row(t, x + (tok * H + h) * D, (uint8_t*)cache + (cell * H + h) * rb, D)) return false;
   }
   return true;
 }

@@ -210,7 +210,7 @@ TEST(Ops, Rope) {
 // Two sequences in one batch: KV stores into their slots, then attention with GQA, an
 // optional window and softcap, over an f16 or f32 cache.
 TEST(Ops, KvStoreAndAttention) {
-  for (DType cache_type : {DType::F16, DType::F32}) {
+  for (DType cache_type : {DType::F16, DType::F32, DType::BF16, DType::Q8_0, DType::Q4_0}) {
     for (int64_t window : {0, 3}) {
       for (float softcap : {0.f, 20.f}) {
         const int64_t D = 64, Hq = 6, Hkv = 2, cells_per_seq = 16, T = 9;

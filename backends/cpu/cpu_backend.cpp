@@ -40,7 +40,10 @@ bool weights_dequantizable(const ir::Graph& g, const Node& n) {
   return kernels::has_dequantizer(g.node(n.src[n.op == Op::MATMUL ? 1 : 0]).dtype);
 }
 bool cache_storable(const ir::Graph&, const Node& n) {
-  return n.dtype == DType::F32 || n.dtype == DType::F16 || n.dtype == DType::BF16;
+  static const float probe[32] = {};
+  uint8_t out[64];
+  // Exactly the types quantize_row() can write, at a row width they divide.
+  return dtype_row_bytes(n.dtype, n.ne[0]) >= 0 && kernels::quantize_row(n.dtype, probe, out, 0);
 }
 bool kv_dequantizable(const ir::Graph& g, const Node& n) {
   return kernels::has_dequantizer(g.node(n.src[1]).dtype) && kernels::has_dequantizer(g.node(n.src[2]).dtype);
