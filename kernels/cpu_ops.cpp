@@ -1,54 +1,25 @@
-// Working CPU path: float accumulation, AVX2/FMA where the build has it, split into row
+// Working CPU path: float accumulation with the CPU's best f32 primitives, split into row
 // ranges so the backend can hand each thread a slice. Quantized weights are dequantized a
 // row at a time into scratch (the dedicated SIMD quant kernels come later).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define OSPREY_AVX2 1
-#endif
-
 #include "kernels/base/fp16.h"
+#include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
 
 namespace osprey::kernels::cpu {
 namespace {
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  int64_t i = 0;
-  float sum = 0;
-#ifdef OSPREY_AVX2
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-         acc3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  sum = _mm_cvtss_f32(s);
-#endif
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+// The f32 vector primitives come from the best ISA variant the CPU supports.
+const VecF32& vf() {
+  static const VecF32& v = vec_f32();
+  return v;
 }
-
-// y += a * x
-void axpy(float a, const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-#ifdef OSPREY_AVX2
-  const __m256 va = _mm256_set1_ps(a);
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-#endif
-  for (; i < n; ++i) y[i] += a * x[i];
-}
+float dot_f32(const float* a, const float* b, int64_t n) { return vf().dot(a, b, n); }
+void axpy(float a, const float* x, float* y, int64_t n) { vf().axpy(a, x, y, n); }
 
 void scale_inplace(float s, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= s;
@@ -60,12 +31,7 @@ const float* row_f32(DType t, const void* base, int64_t row, int64_t K, float* t
   if (t == DType::F32) return (const float*)base + row * K;
   const uint8_t* src = (const uint8_t*)base + row * dtype_row_bytes(t, K);
   if (t == DType::F16) {
-    const uint16_t* h = (const uint16_t*)src;
-    int64_t i = 0;
-#ifdef OSPREY_AVX2
-    for (; i + 8 <= K; i += 8) _mm256_storeu_ps(tmp + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(h + i))));
-#endif
-    for (; i < K; ++i) tmp[i] = f16_to_f32(h[i]);
+    vf().f16_to_f32((const uint16_t*)src, tmp, K);
     return tmp;
   }
   return dequantize_row(t, src, tmp, K) ? tmp : nullptr;

@@ -35,13 +35,23 @@ using VecDotFn = float (*)(const void* w, const void* x, int64_t K);
 // The best kernel for this CPU, or nullptr when the type has none.
 VecDotFn vec_dot_for(DType weight);
 
+// f32 vector primitives (attention, norms, the exact matmul path).
+struct VecF32 {
+  float (*dot)(const float* a, const float* b, int64_t n);
+  void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
+  void (*f16_to_f32)(const uint16_t* h, float* out, int64_t n);
+};
+const VecF32& vec_f32();  // best for this CPU
+
 // Per-ISA tables (tests compare them with the scalar one). nullptr: type not covered, or
 // the ISA was not built in.
 namespace scalar {
 VecDotFn vec_dot_for(DType weight);
+const VecF32& vec_f32();
 }
 namespace avx2 {
 VecDotFn vec_dot_for(DType weight);
+const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }
 bool cpu_has_avx2();

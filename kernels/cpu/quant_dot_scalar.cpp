@@ -180,6 +180,28 @@ void quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
 }
 
 namespace scalar {
+namespace {
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float s[4] = {0, 0, 0, 0};  // four chains: the compiler may vectorise, and it rounds better
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) s[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) s[0] += a[i] * b[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+void axpy(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+void f16_row(const uint16_t* h, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(h[i]);
+}
+}  // namespace
+
+const VecF32& vec_f32() {
+  static const VecF32 v{dot_f32, axpy, f16_row};
+  return v;
+}
+
 VecDotFn vec_dot_for(DType w) {
   switch (w) {
     case DType::Q4_0: return dot_q4_0;
@@ -201,6 +223,11 @@ bool cpu_has_avx2() {
 #else
   return false;
 #endif
+}
+
+const VecF32& vec_f32() {
+  if (avx2::built() && cpu_has_avx2()) return *avx2::vec_f32();
+  return scalar::vec_f32();
 }
 
 VecDotFn vec_dot_for(DType w) {
