@@ -1,62 +1,98 @@
 #!/usr/bin/env python3
-"""Prompt-processing and generation tokens/s of `osprey run` and llama.cpp (llama-cpp-python),
-same model file, same prompt, same threads, measured in the same run; prints the ratios.
+"""Osprey vs llama.cpp, same model file, same threads, measured in the same run, interleaved.
 
-  python3 bench/compare_llama_cpp.py [--threads 2] [--gen 64] [--prompt-tokens 128] MODEL.gguf...
+  python3 bench/compare_llama_cpp.py [-p 512] [-n 128] [-d 0] [-r 3] [-t 2] MODEL.gguf...
 
-Greedy decoding on both sides; llama.cpp's timings come from its own perf counters
-(llama_perf_context), ours from `osprey run --verbose`.
+For each model and repetition, alternately: `osprey bench -r 1 -o json` (a fresh process;
+its own timers around decode), and llama.cpp through llama-cpp-python (llama.cpp's own perf
+counters: t_p_eval for the prompt batch, t_eval for the single-token steps). pp = one batch
+of P random tokens after D tokens of context; tg = N greedy single-token steps after D.
+Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp.
+Needs build/tools/osprey and `pip install llama-cpp-python==0.3.36`.
 """
-import argparse, os, re, subprocess, sys
+import argparse, json, os, random, statistics, subprocess, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OSPREY = os.path.join(HERE, "..", "build", "tools", "osprey")
-TEXT = ("The history of the lighthouse begins with fires lit on hilltops to guide ships home. Over centuries, "
-        "keepers tended lamps of oil and later electric bulbs, rotating lenses that threw beams across dark water. ")
 
 
-def run_osprey(model, prompt, threads, n_gen):
-    out = subprocess.run([OSPREY, "run", model, prompt, "-n", str(n_gen), "--temp", "0", "--repeat-penalty", "1",
-                          "-t", str(threads), "--verbose"], capture_output=True, text=True, check=True).stderr
-    pp = re.search(r"prompt eval: (\d+) tokens, ([\d.]+) tokens/s", out)
-    tg = re.search(r"generation: +(\d+) tokens, ([\d.]+) tokens/s", out)
-    return int(pp.group(1)), float(pp.group(2)), int(tg.group(1)), float(tg.group(2))
+def osprey_once(model, a):
+    out = subprocess.run([OSPREY, "bench", "-m", model, "-p", str(a.p), "-n", str(a.n), "-d", str(a.d), "-t",
+                          str(a.t), "-r", "1", "-o", "json"], capture_output=True, text=True, check=True).stdout
+    res = {r["test"].split(" ")[0][:2]: r["avg_ts"] for r in json.loads(out)}
+    return res.get("pp", 0.0), res.get("tg", 0.0)
 
 
-def run_llama(model, prompt, threads, n_gen):
-    import llama_cpp
-    from llama_cpp import Llama
-    llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
-    toks = llm.tokenize(prompt.encode(), add_bos=True, special=True)
-    llm.reset()
-    llama_cpp.llama_perf_context_reset(llm.ctx)
-    n = 0
-    for tok in llm.generate(toks, temp=0.0, top_k=1, repeat_penalty=1.0):
-        n += 1
-        if n >= n_gen:
-            break
-    perf = llama_cpp.llama_perf_context(llm.ctx)
-    pp = perf.n_p_eval / (perf.t_p_eval_ms / 1e3) if perf.t_p_eval_ms > 0 else 0
-    tg = perf.n_eval / (perf.t_eval_ms / 1e3) if perf.t_eval_ms > 0 else 0
-    return perf.n_p_eval, pp, perf.n_eval, tg
+class LlamaCpp:
+    def __init__(self, model, a):
+        import llama_cpp
+        from llama_cpp import Llama
+        self.lc = llama_cpp
+        self.llm = Llama(model_path=model, n_ctx=a.d + max(a.p, a.n) + 8, n_batch=max(512, a.p), n_ubatch=max(512, a.p),
+                         n_threads=a.t, n_threads_batch=a.t, verbose=False)
+        self.a = a
+        self.vocab = self.llm.n_vocab()
+
+    def once(self):
+        a, llm, lc = self.a, self.llm, self.lc
+        rnd = lambda k: [random.randrange(self.vocab) for _ in range(k)]
+        pp = tg = 0.0
+        if a.p > 0:
+            llm.reset()
+            if a.d:
+                llm.eval(rnd(a.d))
+            lc.llama_perf_context_reset(llm.ctx)
+            llm.eval(rnd(a.p))
+            perf = lc.llama_perf_context(llm.ctx)
+            pp = perf.n_p_eval / (perf.t_p_eval_ms / 1e3)
+        if a.n > 0:
+            llm.reset()
+            if a.d:
+                llm.eval(rnd(a.d))
+            lc.llama_perf_context_reset(llm.ctx)
+            tok = random.randrange(self.vocab)
+            for _ in range(a.n):  # the token fed back does not change the cost
+                llm.eval([tok])
+            perf = lc.llama_perf_context(llm.ctx)
+            # single-token evals count as "eval" once a prompt exists, else the first is "p_eval"
+            n, ms = perf.n_eval, perf.t_eval_ms
+            if n < a.n:
+                n, ms = n + perf.n_p_eval, ms + perf.t_p_eval_ms
+            tg = n / (ms / 1e3)
+        return pp, tg
+
+
+def fmt(xs):
+    return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs) > 1 else 0:.1f}"
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--gen", type=int, default=64)
-    ap.add_argument("--prompt-repeat", type=int, default=3, help="copies of the base paragraph in the prompt")
+    ap.add_argument("-p", type=int, default=512)
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("-d", type=int, default=0)
+    ap.add_argument("-r", type=int, default=3)
+    ap.add_argument("-t", type=int, default=2)
     a = ap.parse_args()
-    prompt = TEXT * a.prompt_repeat
-    print(f"{'model':40} {'':6} {'osprey':>10} {'llama.cpp':>10} {'ratio':>7}")
+    random.seed(0)
+    print(f"threads {a.t}, depth {a.d}, {a.r} interleaved repetitions\n")
+    print("| model | test | osprey t/s | llama.cpp t/s | ratio |\n|---|---|---|---|---|")
     for m in a.models:
-        o = run_osprey(m, prompt, a.threads, a.gen)
-        l = run_llama(m, prompt, a.threads, a.gen)
-        name = os.path.basename(m)[:40]
-        print(f"{name:40} {'pp t/s':6} {o[1]:10.1f} {l[1]:10.1f} {o[1] / l[1] if l[1] else 0:7.2f}   ({o[0]} / {l[0]} prompt tokens)")
-        print(f"{'':40} {'tg t/s':6} {o[3]:10.1f} {l[3]:10.1f} {o[3] / l[3] if l[3] else 0:7.2f}   ({o[2]} / {l[2]} tokens)")
+        lc = LlamaCpp(m, a)
+        lc.once()  # warm-up
+        osprey_once(m, a)
+        o_pp, o_tg, l_pp, l_tg = [], [], [], []
+        for _ in range(a.r):
+            p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
+            p, t = lc.once(); l_pp.append(p); l_tg.append(t)
+        name = os.path.basename(m)
+        d = f" @ d{a.d}" if a.d else ""
+        for test, o, l in (("pp%d%s" % (a.p, d), o_pp, l_pp), ("tg%d%s" % (a.n, d), o_tg, l_tg)):
+            if statistics.mean(l) > 0 and statistics.mean(o) > 0:
+                print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {statistics.mean(o) / statistics.mean(l):.2f} |")
         sys.stdout.flush()
+        del lc
 
 
 if __name__ == "__main__":

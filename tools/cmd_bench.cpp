@@ -21,6 +21,7 @@ struct BenchOptions {
   int threads = 0, reps = 5;
   std::string output = "md";
   bool exact_matmul = false;
+  bool profile = false;
 };
 
 struct Sample {
@@ -80,6 +81,7 @@ int bench(const BenchOptions& o) {
   CpuBackendOptions bo;
   bo.n_threads = o.threads;
   bo.exact_matmul = o.exact_matmul;
+  bo.profile = o.profile;
   CpuBackend cpu(bo);
   std::vector<Sample> samples;
   std::mt19937 rng(1234);
@@ -131,6 +133,7 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   c->add_option("-r,--repetitions", o->reps, "measured repetitions")->capture_default_str()->check(CLI::Range(1, 1000));
   c->add_option("-o,--output", o->output, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   c->add_flag("--exact-matmul", o->exact_matmul, "f32 activations instead of 8-bit integer dot products");
+  c->add_flag("--profile", o->profile, "print time per op at the end");
   c->callback([o, exit_code] { *exit_code = bench(*o); });
 }
 

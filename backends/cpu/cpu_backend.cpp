@@ -1,5 +1,7 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -104,6 +106,17 @@ CpuBackend::CpuBackend(CpuBackendOptions opts)
   } else {
     register_working_kernels();
   }
+}
+
+CpuBackend::~CpuBackend() {
+  if (!opts_.profile) return;
+  int64_t total = 0;
+  for (int64_t ns : profile_ns_) total += ns;
+  std::fprintf(stderr, "%-12s %10s %12s %7s\n", "op", "calls", "ms", "share");
+  for (size_t i = 0; i < profile_ns_.size(); ++i)
+    if (profile_calls_[i])
+      std::fprintf(stderr, "%-12s %10lld %12.2f %6.1f%%\n", ir::op_name((ir::Op)i), (long long)profile_calls_[i],
+                   (double)profile_ns_[i] / 1e6, total ? 100.0 * (double)profile_ns_[i] / (double)total : 0.0);
 }
 
 DeviceInfo CpuBackend::info() const {
@@ -334,7 +347,13 @@ Status CpuBackend::compute(const ir::Graph& g, const std::vector<ir::NodeId>& no
       return Status::error(std::string("cpu: no kernel for op ") + ir::op_name(n.op) + " (" + n.name + ")");
     Call c{g, n, {}, ptr(id), pool_, scratch_, shared_, opts_};
     for (int i = 0; i < n.n_src(); ++i) c.src[(size_t)i] = ptr(n.src[(size_t)i]);
-    if (!k.run(c))
+    const auto t0 = opts_.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    const bool ok = k.run(c);
+    if (opts_.profile) {
+      profile_ns_[(size_t)n.op] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+      ++profile_calls_[(size_t)n.op];
+    }
+    if (!ok)
       return Status::error(std::string("cpu: op ") + ir::op_name(n.op) + " '" + n.name +
                            "' failed: input data out of range (token id, position or cache cell)");
     if (n.op == opts_.perturb_op && n.dtype == DType::F32)

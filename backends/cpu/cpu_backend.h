@@ -17,11 +17,13 @@ struct CpuBackendOptions {
   // Kernel-regression self-check: perturb this op's f32 output by 2% so tests can prove
   // they notice a broken kernel. COUNT: off.
   ir::Op perturb_op = ir::Op::COUNT;
+  bool profile = false;  // time every op; print a table per op to stderr when the backend goes
 };
 
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(CpuBackendOptions opts = {});
+  ~CpuBackend() override;
   DeviceInfo info() const override;
   bool supports(const ir::Graph& g, const ir::Node& n) const override;
   Result<std::unique_ptr<Buffer>> alloc(size_t bytes) override;
@@ -61,6 +63,7 @@ class CpuBackend final : public Backend {
   std::array<Kernel, (size_t)ir::Op::COUNT> kernels_{};
   std::vector<std::vector<float>> scratch_;
   std::vector<uint8_t> shared_;
+  std::array<int64_t, (size_t)ir::Op::COUNT> profile_ns_{}, profile_calls_{};
 };
 
 }  // namespace osprey
