@@ -47,70 +47,71 @@ inline __m256i bits_to_bytes(const uint8_t* p) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
 }
 
+// Blocks alternate between two accumulators: one FMA chain would serialise on its latency.
+template <class F>
+inline __m256 two_chains(int64_t nb, F fma_block) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    a0 = fma_block(i, a0);
+    a1 = fma_block(i + 1, a1);
+  }
+  if (i < nb) a0 = fma_block(i, a0);
+  return _mm256_add_ps(a0, a1);
+}
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256((const __m256i*)p); }
+
 float dot_q4_0(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q4_0*)w;
   const auto* x = (const block_q8_act*)xv;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < K / 32; ++i) {
+  return hsum(two_chains(K / 32, [&](int64_t i, __m256 acc) {
     const __m256i q = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
-    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
-  }
-  return hsum(acc);
+    return _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, load32(x[i].qs))), acc);
+  }));
 }
 
 float dot_q4_1(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q4_1*)w;
   const auto* x = (const block_q8_act*)xv;
-  __m256 acc = _mm256_setzero_ps();
   float mins = 0;
-  for (int64_t i = 0; i < K / 32; ++i) {
-    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_u8_i8(unpack_nibbles(b[i].qs), y)), acc);
-    mins += f16(b[i].m) * x[i].s;
-  }
-  return hsum(acc) + mins;
+  for (int64_t i = 0; i < K / 32; ++i) mins += f16(b[i].m) * x[i].s;
+  return mins + hsum(two_chains(K / 32, [&](int64_t i, __m256 acc) {
+    const __m256i p = dot_u8_i8(unpack_nibbles(b[i].qs), load32(x[i].qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc);
+  }));
 }
 
 float dot_q5_0(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q5_0*)w;
   const auto* x = (const block_q8_act*)xv;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < K / 32; ++i) {
+  return hsum(two_chains(K / 32, [&](int64_t i, __m256 acc) {
     // nibble - 16 where the fifth bit is clear equals nibble | 0xF0 as a signed byte.
     const __m256i high = _mm256_andnot_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8((char)0xF0));
     const __m256i q = _mm256_or_si256(unpack_nibbles(b[i].qs), high);
-    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
-  }
-  return hsum(acc);
+    return _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, load32(x[i].qs))), acc);
+  }));
 }
 
 float dot_q5_1(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q5_1*)w;
   const auto* x = (const block_q8_act*)xv;
-  __m256 acc = _mm256_setzero_ps();
   float mins = 0;
-  for (int64_t i = 0; i < K / 32; ++i) {
+  for (int64_t i = 0; i < K / 32; ++i) mins += f16(b[i].m) * x[i].s;
+  return mins + hsum(two_chains(K / 32, [&](int64_t i, __m256 acc) {
     const __m256i high = _mm256_and_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8(0x10));
     const __m256i q = _mm256_or_si256(unpack_nibbles(b[i].qs), high);
-    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_u8_i8(q, y)), acc);
-    mins += f16(b[i].m) * x[i].s;
-  }
-  return hsum(acc) + mins;
+    return _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_u8_i8(q, load32(x[i].qs))), acc);
+  }));
 }
 
 float dot_q8_0(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q8_0*)w;
   const auto* x = (const block_q8_act*)xv;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < K / 32; ++i) {
-    const __m256i q = _mm256_loadu_si256((const __m256i*)b[i].qs);
-    const __m256i y = _mm256_loadu_si256((const __m256i*)x[i].qs);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(dot_i8_i8(q, y)), acc);
-  }
-  return hsum(acc);
+  return hsum(two_chains(K / 32, [&](int64_t i, __m256 acc) {
+    const __m256i p = dot_i8_i8(load32(b[i].qs), load32(x[i].qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(f16(b[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc);
+  }));
 }
 
 void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
