@@ -67,7 +67,7 @@ bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64
 }
 
 void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
-                      QuantDotFn dot, int64_t n0, int64_t n1, int64_t N, float* y) {
+                      QuantDotFn dot, QuantDot4Fn dot4, int64_t n0, int64_t n1, int64_t N, float* y) {
   const size_t wrow = (size_t)dtype_row_bytes(wt, K);
   // Blocks of activation rows that stay in L1 while a block of weight rows streams past.
   const int64_t mb = std::max<int64_t>(1, (int64_t)(16384 / std::max<size_t>(xq_row_bytes, 1)));
@@ -78,7 +78,15 @@ void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K,
       const int64_t m1 = std::min(M, m0 + mb);
       for (int64_t n = nb0; n < nb1; ++n) {
         const void* wr = (const uint8_t*)w + (size_t)n * wrow;
-        for (int64_t m = m0; m < m1; ++m) y[m * N + n] = dot(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, K);
+        int64_t m = m0;
+        if (dot4) {
+          float out[4];
+          for (; m + 4 <= m1; m += 4) {
+            dot4(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, xq_row_bytes, K, out);
+            for (int r = 0; r < 4; ++r) y[(m + r) * N + n] = out[r];
+          }
+        }
+        for (; m < m1; ++m) y[m * N + n] = dot(wr, (const uint8_t*)xq + (size_t)m * xq_row_bytes, K);
       }
     }
   }

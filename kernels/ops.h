@@ -61,9 +61,11 @@ bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64
             float* y, float* scratch /* K floats */);
 // Same product from activations already quantized (rows of `xq_row_bytes`, see
 // kernels/cpu/quant_dot.h) with an integer dot kernel.
+// dot4 (may be null) handles four activation rows per call.
 using QuantDotFn = float (*)(const void* w, const void* x, int64_t K);
+using QuantDot4Fn = void (*)(const void* w, const void* x, size_t x_stride, int64_t K, float* out);
 void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
-                      QuantDotFn dot, int64_t n0, int64_t n1, int64_t N, float* y);
+                      QuantDotFn dot, QuantDot4Fn dot4, int64_t n0, int64_t n1, int64_t N, float* y);
 void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y);
 void mul(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y);
 void scale(const float* a, int64_t i0, int64_t i1, float s, float* y);

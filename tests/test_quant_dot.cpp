@@ -86,6 +86,34 @@ TEST_P(QuantDot, KernelsMatchExactDotOfDequantizedOperands) {
   }
 }
 
+TEST_P(QuantDot, FourRowKernelEqualsSingleRowKernel) {
+  const DType t = GetParam();
+  const VecDot4Fn dot4 = vec_dot4_for(t);
+  if (!dot4) {
+    std::printf("note: no 4-row kernel for %s on this CPU\n", dtype_name(t));
+    return;
+  }
+  const ActQuant aq = act_quant_for(t);
+  const VecDotFn dot = vec_dot_for(t);
+  const int64_t K = 7 * (aq == ActQuant::Q8_K ? 256 : 32);
+  const auto w = weight_rows(t, K, 1);
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> d(-2.f, 2.f);
+  const size_t row = act_row_bytes(aq, K);
+  std::vector<uint8_t> xq(row * 4);
+  for (int r = 0; r < 4; ++r) {
+    std::vector<float> x((size_t)K);
+    for (float& v : x) v = d(rng);
+    quantize_act_row(aq, x.data(), xq.data() + r * row, K);
+  }
+  float out[4];
+  dot4(w.data(), xq.data(), row, K, out);
+  for (int r = 0; r < 4; ++r) {
+    const float one = dot(w.data(), xq.data() + r * row, K);
+    EXPECT_NEAR(out[r], one, 1e-5 * (std::fabs(one) + 1)) << "row " << r;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, QuantDot,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                            DType::Q4_K, DType::Q6_K),

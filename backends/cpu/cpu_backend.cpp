@@ -156,7 +156,7 @@ void CpuBackend::register_working_kernels() {
         return true;
       });
       return split(c, N, N * K * M, [&](int64_t b, int64_t e, int) {
-        kc::matmul_quantized(xq, row, M, K, w.dtype, c.src[1], dot, b, e, N, F(c.dst));
+        kc::matmul_quantized(xq, row, M, K, w.dtype, c.src[1], dot, kernels::vec_dot4_for(w.dtype), b, e, N, F(c.dst));
         return true;
       });
     }

@@ -1,10 +1,13 @@
 // Integer dot products between quantized weight rows and activations quantized on the fly
 // to 8 bits — the fast path of matmul for quantized weights. One translation unit per ISA
-// (quant_dot_scalar.cpp, quant_dot_avx2.cpp built with its own flags); vec_dot_for() picks
-// the best variant the running CPU supports, once.
+// (quant_dot_scalar.cpp; quant_dot_avx2.cpp, quant_dot_avx512.cpp, quant_dot_neon.cpp and
+// quant_dot_neon_dotprod.cpp each built with its own flags); vec_dot_for() picks the best
+// variant the running CPU supports, once. OSPREY_CPU_ISA=<variant name> (scalar, avx2,
+// avx512 / scalar, neon, neon_dotprod) caps that choice, for benchmarks and tests.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "kernels/base/dtype.h"
 #include "kernels/quant_blocks.h"
@@ -35,6 +38,11 @@ using VecDotFn = float (*)(const void* w, const void* x, int64_t K);
 // The best kernel for this CPU, or nullptr when the type has none.
 VecDotFn vec_dot_for(DType weight);
 
+// One weight row against four activation rows (x, x + x_stride, ...): out[r] = dot(w, x_r).
+// Prompt processing uses it to unpack each weight block once for four tokens.
+using VecDot4Fn = void (*)(const void* w, const void* x, size_t x_stride, int64_t K, float* out);
+VecDot4Fn vec_dot4_for(DType weight);  // nullptr: none for this type or CPU
+
 // f32 vector primitives (attention, norms, the exact matmul path).
 struct VecF32 {
   float (*dot)(const float* a, const float* b, int64_t n);
@@ -51,9 +59,43 @@ const VecF32& vec_f32();
 }
 namespace avx2 {
 VecDotFn vec_dot_for(DType weight);
+VecDot4Fn vec_dot4_for(DType weight);
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }
+namespace avx512 {  // AVX-512 F/BW/VL + VNNI
+VecDotFn vec_dot_for(DType weight);
+const VecF32* vec_f32();  // nullptr when not built
+bool built();
+}
+// aarch64 only (the files are not compiled elsewhere): plain Advanced SIMD, and the same
+// source rebuilt with +dotprod (SDOT).
+namespace neon {
+VecDotFn vec_dot_for(DType weight);
+const VecF32* vec_f32();
+bool built();
+}
+namespace neon_dotprod {
+VecDotFn vec_dot_for(DType weight);
+const VecF32* vec_f32();
+bool built();
+}
 bool cpu_has_avx2();
+bool cpu_has_avx512();   // avx512f, avx512bw, avx512vl and avx512vnni
+bool cpu_has_dotprod();  // aarch64 HWCAP_ASIMDDP
+
+// Every variant this target knows, scalar first, best last.
+struct IsaVariant {
+  const char* name;
+  bool built;      // compiled in
+  bool supported;  // the running CPU has the instructions
+  VecDotFn (*vec_dot_for)(DType weight);  // call only when usable()
+  const VecF32* (*vec_f32)();
+  bool usable() const { return built && supported; }
+};
+std::span<const IsaVariant> isa_variants();
+// The variant vec_dot_for() / vec_f32() prefer: the best usable one at or below the
+// OSPREY_CPU_ISA cap (an unknown name is reported on stderr once and ignored).
+const IsaVariant& active_isa();
 
 }  // namespace osprey::kernels

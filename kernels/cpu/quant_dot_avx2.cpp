@@ -114,6 +114,72 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
   }));
 }
 
+// Four activation rows per weight row: each block is unpacked once. Decode(i) gives the
+// block's 32 quants as bytes (signed, or unsigned when kUnsigned) and its scale; kMin adds
+// the block minimum times each row's sum.
+template <bool kUnsigned, bool kMin, class Decode, class Min>
+void dot4_32(int64_t K, const void* xv, size_t stride, float* out, Decode decode, Min min_of) {
+  const auto* x0 = (const uint8_t*)xv;
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float mins[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < K / 32; ++i) {
+    float dw;
+    const __m256i q = decode(i, &dw);
+    const __m256i uq = kUnsigned ? q : _mm256_sign_epi8(q, q);
+    for (int r = 0; r < 4; ++r) {
+      const auto& xb = ((const block_q8_act*)(x0 + r * stride))[i];
+      const __m256i y = load32(xb.qs);
+      const __m256i p = dot_u8_i8(uq, kUnsigned ? y : _mm256_sign_epi8(y, q));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb.d), _mm256_cvtepi32_ps(p), acc[r]);
+      if constexpr (kMin) mins[r] += min_of(i) * xb.s;
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + mins[r];
+}
+
+constexpr auto kNoMin = [](int64_t) { return 0.f; };
+
+void dot4_q4_0(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const auto* b = (const block_q4_0*)w;
+  dot4_32<false, false>(K, x, stride, out, [&](int64_t i, float* d) {
+    *d = f16(b[i].d);
+    return _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
+  }, kNoMin);
+}
+
+void dot4_q4_1(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const auto* b = (const block_q4_1*)w;
+  dot4_32<true, true>(K, x, stride, out, [&](int64_t i, float* d) {
+    *d = f16(b[i].d);
+    return unpack_nibbles(b[i].qs);
+  }, [&](int64_t i) { return f16(b[i].m); });
+}
+
+void dot4_q5_0(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const auto* b = (const block_q5_0*)w;
+  dot4_32<false, false>(K, x, stride, out, [&](int64_t i, float* d) {
+    *d = f16(b[i].d);
+    const __m256i high = _mm256_andnot_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8((char)0xF0));
+    return _mm256_or_si256(unpack_nibbles(b[i].qs), high);
+  }, kNoMin);
+}
+
+void dot4_q5_1(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const auto* b = (const block_q5_1*)w;
+  dot4_32<true, true>(K, x, stride, out, [&](int64_t i, float* d) {
+    *d = f16(b[i].d);
+    return _mm256_or_si256(unpack_nibbles(b[i].qs), _mm256_and_si256(bits_to_bytes(b[i].qh), _mm256_set1_epi8(0x10)));
+  }, [&](int64_t i) { return f16(b[i].m); });
+}
+
+void dot4_q8_0(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const auto* b = (const block_q8_0*)w;
+  dot4_32<false, false>(K, x, stride, out, [&](int64_t i, float* d) {
+    *d = f16(b[i].d);
+    return load32(b[i].qs);
+  }, kNoMin);
+}
+
 void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
   if (j < 4) {
     *sc = s[j] & 63;
@@ -227,6 +293,17 @@ const VecF32* vec_f32() {
   return &v;
 }
 
+VecDot4Fn vec_dot4_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot4_q4_0;
+    case DType::Q4_1: return dot4_q4_1;
+    case DType::Q5_0: return dot4_q5_0;
+    case DType::Q5_1: return dot4_q5_1;
+    case DType::Q8_0: return dot4_q8_0;
+    default: return nullptr;
+  }
+}
+
 VecDotFn vec_dot_for(DType w) {
   switch (w) {
     case DType::Q4_0: return dot_q4_0;
@@ -247,6 +324,7 @@ VecDotFn vec_dot_for(DType w) {
 namespace osprey::kernels::avx2 {
 bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
+VecDot4Fn vec_dot4_for(DType) { return nullptr; }
 const VecF32* vec_f32() { return nullptr; }
 }  // namespace osprey::kernels::avx2
 

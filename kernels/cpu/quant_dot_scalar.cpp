@@ -1,7 +1,14 @@
 // Portable integer dot products: the reference the SIMD variants must reproduce, and the
 // fallback on CPUs without them. Integer sums per block, then one float multiply per block.
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
@@ -225,15 +232,90 @@ bool cpu_has_avx2() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+                          __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_dotprod() {
+#if defined(__aarch64__) && defined(__linux__)
+  static const bool has = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  return has;
+#else
+  return false;
+#endif
+}
+
+namespace {
+const VecF32* scalar_f32() { return &scalar::vec_f32(); }
+
+// Built once, on first use (the cpuid answers are cached there too).
+std::span<const IsaVariant> variants() {
+  static const IsaVariant v[] = {
+      {"scalar", true, true, scalar::vec_dot_for, scalar_f32},
+#if defined(__x86_64__) || defined(__i386__)
+      {"avx2", avx2::built(), cpu_has_avx2(), avx2::vec_dot_for, avx2::vec_f32},
+      {"avx512", avx512::built(), cpu_has_avx512(), avx512::vec_dot_for, avx512::vec_f32},
+#elif defined(__aarch64__)
+      {"neon", neon::built(), true, neon::vec_dot_for, neon::vec_f32},  // Advanced SIMD is baseline
+      {"neon_dotprod", neon_dotprod::built(), cpu_has_dotprod(), neon_dotprod::vec_dot_for, neon_dotprod::vec_f32},
+#endif
+  };
+  return v;
+}
+
+size_t active_index() {
+  static const size_t idx = [] {
+    const auto v = variants();
+    size_t cap = v.size() - 1;
+    if (const char* want = std::getenv("OSPREY_CPU_ISA"); want && *want) {
+      size_t i = 0;
+      while (i < v.size() && std::strcmp(want, v[i].name) != 0) ++i;
+      if (i < v.size()) {
+        cap = i;
+      } else {
+        std::fprintf(stderr, "osprey: OSPREY_CPU_ISA=%s is not one of", want);
+        for (const auto& e : v) std::fprintf(stderr, " %s", e.name);
+        std::fprintf(stderr, "; ignored\n");
+      }
+    }
+    size_t best = 0;
+    for (size_t i = 1; i <= cap; ++i)
+      if (v[i].usable()) best = i;
+    return best;
+  }();
+  return idx;
+}
+}  // namespace
+
+std::span<const IsaVariant> isa_variants() { return variants(); }
+
+const IsaVariant& active_isa() { return variants()[active_index()]; }
+
 const VecF32& vec_f32() {
-  if (avx2::built() && cpu_has_avx2()) return *avx2::vec_f32();
-  return scalar::vec_f32();
+  static const VecF32& v = *active_isa().vec_f32();
+  return v;
+}
+
+VecDot4Fn vec_dot4_for(DType w) {
+  // Only AVX2 has four-row kernels so far; AVX-512 CPUs run them too, OSPREY_CPU_ISA=scalar not.
+  if (std::strcmp(active_isa().name, "scalar") != 0 && avx2::built() && cpu_has_avx2()) return avx2::vec_dot4_for(w);
+  return nullptr;
 }
 
 VecDotFn vec_dot_for(DType w) {
-  if (avx2::built() && cpu_has_avx2())
-    if (VecDotFn f = avx2::vec_dot_for(w)) return f;
-  return scalar::vec_dot_for(w);
+  // Best first; a variant without a kernel for this type hands over to the next one down.
+  const auto v = variants();
+  for (size_t i = active_index() + 1; i-- > 0;)
+    if (v[i].usable())
+      if (VecDotFn f = v[i].vec_dot_for(w)) return f;
+  return nullptr;
 }
 
 }  // namespace osprey::kernels

@@ -1,0 +1,275 @@
+// AVX-512 (F, BW, VL) + VNNI integer dot products; this file alone is built with those flags
+// and the dispatcher only calls it on CPUs that have all four. Each kernel reproduces
+// quant_dot_scalar.cpp exactly in integers (same per-block integer sums), accumulating the
+// scaled block sums in float.
+//
+// The 32-element formats take two blocks per 512-bit step. vpdpbusd multiplies unsigned by
+// signed bytes without saturating, so the weights are fed unsigned (nibble, nibble + 16,
+// q8 + 128) and the offset is taken back out as offset * sum(x), itself one vpdpbusd of a
+// constant with x: exact for every input. The K-quants multiply pairs with vpmaddubsw (no
+// saturation possible: weights are at most 6 bits) and apply the per-sub-block scales with
+// vpdpwssd.
+#include <cstring>
+
+#include "kernels/cpu/quant_dot.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#include <immintrin.h>
+
+namespace osprey::kernels::avx512 {
+namespace {
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// Float lanes 0..7 = a, 8..15 = b: the scales of two consecutive 32-element blocks.
+inline __m512 two_scales(float a, float b) {
+  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
+}
+
+// The 32 activation bytes of blocks x[0] and x[1], in that order.
+inline __m512i load_x2(const block_q8_act* x0, const block_q8_act* x1) {
+  const __m256i a = _mm256_loadu_si256((const __m256i*)x0->qs);
+  const __m256i b = _mm256_loadu_si256((const __m256i*)x1->qs);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+// 2 x 32 nibbles: bytes 0..15 = low nibbles of p0's 16 bytes (elements 0..15), 16..31 their
+// high nibbles (elements 16..31), then the same for p1.
+inline __m512i nibbles2(const uint8_t* p0, const uint8_t* p1) {
+  const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i*)p1), _mm_loadu_si128((const __m128i*)p0));
+  const __m512i vv = _mm512_castsi256_si512(v);
+  const __m512i dup = _mm512_shuffle_i64x2(vv, vv, 0x50);  // 128-bit lanes [p0, p0, p1, p1]
+  const __m512i shifted = _mm512_srlv_epi64(dup, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+}
+
+inline __mmask64 qh_mask2(const uint8_t* qh0, const uint8_t* qh1) {
+  uint32_t a, b;
+  std::memcpy(&a, qh0, 4);
+  std::memcpy(&b, qh1, 4);
+  return (__mmask64)a | ((__mmask64)b << 32);
+}
+
+// Per-dword sums of 4 products, minus offset * sum(y) when offset is non-zero.
+inline __m512i dot_u8_i8(__m512i u, __m512i y, uint8_t offset) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i p = _mm512_dpbusd_epi32(z, u, y);
+  if (offset == 0) return p;
+  return _mm512_sub_epi32(p, _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)offset), y));
+}
+
+// Integer lanes 0..7: block b0 against x0; lanes 8..15: b1 against x1.
+inline __m512i isum2(const block_q4_0& b0, const block_q4_0& b1, __m512i y) {
+  return dot_u8_i8(nibbles2(b0.qs, b1.qs), y, 8);
+}
+inline __m512i isum2(const block_q4_1& b0, const block_q4_1& b1, __m512i y) {
+  return dot_u8_i8(nibbles2(b0.qs, b1.qs), y, 0);
+}
+inline __m512i isum2(const block_q5_0& b0, const block_q5_0& b1, __m512i y) {
+  const __m512i q = nibbles2(b0.qs, b1.qs);
+  return dot_u8_i8(_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), y, 16);
+}
+inline __m512i isum2(const block_q5_1& b0, const block_q5_1& b1, __m512i y) {
+  const __m512i q = nibbles2(b0.qs, b1.qs);
+  return dot_u8_i8(_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), y, 0);
+}
+inline __m512i isum2(const block_q8_0& b0, const block_q8_0& b1, __m512i y) {
+  const __m256i a = _mm256_loadu_si256((const __m256i*)b0.qs);
+  const __m256i b = _mm256_loadu_si256((const __m256i*)b1.qs);
+  const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+  return dot_u8_i8(_mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), y, 0x80);  // q + 128
+}
+
+template <class B>
+constexpr bool kHasMin = requires(const B& b) { b.m; };
+
+// Blocks i and j (j == i for an odd tail, with its scale zeroed).
+template <class B>
+inline __m512 step2(__m512 acc, float* mins, const B* b, const block_q8_act* x, int64_t i, int64_t j, bool pair) {
+  const float d0 = f16(b[i].d) * x[i].d;
+  const float d1 = pair ? f16(b[j].d) * x[j].d : 0.f;
+  const __m512i s = isum2(b[i], b[j], load_x2(x + i, x + j));
+  if constexpr (kHasMin<B>) *mins += f16(b[i].m) * x[i].s + (pair ? f16(b[j].m) * x[j].s : 0.f);
+  return _mm512_fmadd_ps(two_scales(d0, d1), _mm512_cvtepi32_ps(s), acc);
+}
+
+template <class B>
+float dot32(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const B*)w;
+  const auto* x = (const block_q8_act*)xv;
+  const int64_t nb = K / 32;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  float mins = 0;
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {  // two independent chains
+    acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
+    acc1 = step2(acc1, &mins, b, x, i + 2, i + 3, true);
+  }
+  for (; i + 2 <= nb; i += 2) acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
+  if (i < nb) acc1 = step2(acc1, &mins, b, x, i, i, false);
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + mins;
+}
+
+inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16..31 = hi
+  return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi));
+}
+
+float dot_q4_K(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q4_K*)w;
+  const auto* x = (const block_q8_K*)xv;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  // 32-byte chunk c of qs holds sub-block 2c (low nibbles) and 2c+1 (high nibbles).
+  const __m512i pick[4] = {words_split(0, 1), words_split(2, 3), words_split(4, 5), words_split(6, 7)};
+  __m512 acc = _mm512_setzero_ps();
+  __m256 macc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < K / 256; ++i) {
+    // 6-bit scales and mins: bytes 0..3 hold sc[0..3] (+ top bits of sc[4..7]), 4..7 the
+    // same for the mins, 8..11 the low 4 bits of sc[4..7] | m[4..7] << 4.
+    uint32_t s0, s1, s2;
+    std::memcpy(&s0, b[i].scales, 4);
+    std::memcpy(&s1, b[i].scales + 4, 4);
+    std::memcpy(&s2, b[i].scales + 8, 4);
+    const uint64_t sc8 =
+        (s0 & 0x3F3F3F3Fu) | ((uint64_t)((s2 & 0x0F0F0F0Fu) | ((s0 >> 2) & 0x30303030u)) << 32);
+    const uint64_t m8 =
+        (s1 & 0x3F3F3F3Fu) | ((uint64_t)(((s2 >> 4) & 0x0F0F0F0Fu) | ((s1 >> 2) & 0x30303030u)) << 32);
+    const __m512i scw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+    const __m128i mv = _mm_cvtsi64_si128((long long)m8);
+    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));  // m0 m0 m1 m1 ...
+    const __m256i bs = _mm256_loadu_si256((const __m256i*)x[i].bsums);
+    macc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(b[i].dmin)), _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, bs)),
+                           macc);
+    __m512i sumi = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i q = _mm512_loadu_si512(b[i].qs + 64 * h);  // chunks 2h, 2h+1
+      const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      const __m512i c0 = _mm512_shuffle_i64x2(lo, hi, 0x44);  // sub-blocks 4h, 4h+1
+      const __m512i c1 = _mm512_shuffle_i64x2(lo, hi, 0xEE);  // sub-blocks 4h+2, 4h+3
+      const __m512i y0 = _mm512_loadu_si512(x[i].qs + 128 * h);
+      const __m512i y1 = _mm512_loadu_si512(x[i].qs + 128 * h + 64);
+      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c0, y0), _mm512_permutexvar_epi16(pick[2 * h], scw));
+      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c1, y1), _mm512_permutexvar_epi16(pick[2 * h + 1], scw));
+    }
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * f16(b[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc) - hsum(macc);
+}
+
+float dot_q6_K(const void* w, const void* xv, int64_t K) {
+  const auto* b = (const block_q6_K*)w;
+  const auto* x = (const block_q8_K*)xv;
+  const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(0x30);
+  // Where the two high bits of groups 0/1 and 2/3 sit in qh: bits 0-1 / 2-3, 4-5 / 6-7.
+  const __m512i shl01 = words_split(4, 2), shr23 = words_split(0, 2);
+  // 64 elements use 4 consecutive 16-element scales, one per 128-bit lane.
+  __m512i pick[4];
+  for (int m = 0; m < 4; ++m) {  // int16 lane l -> scale 4m + l / 8
+    __m512i idx = _mm512_set1_epi16((short)(4 * m));
+    idx = _mm512_mask_add_epi16(idx, 0xFF00FF00u, idx, _mm512_set1_epi16(1));
+    pick[m] = _mm512_mask_add_epi16(idx, 0xFFFF0000u, idx, _mm512_set1_epi16(2));
+  }
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b[i].scales));
+    const __m512i scw = _mm512_zextsi256_si512(sc16);
+    // Quants are stored + 32: take 32 * sum(scale * bsum) back out at the end.
+    const __m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i*)x[i].bsums));
+    __m512i sumi = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i a = _mm512_loadu_si512(b[i].ql + 64 * h);
+      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(b[i].qh + 32 * h)));
+      const __m512i q01 =
+          _mm512_or_si512(_mm512_and_si512(a, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), two_bits));
+      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low4),
+                                          _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), two_bits));
+      const __m512i y01 = _mm512_loadu_si512(x[i].qs + 128 * h);
+      const __m512i y23 = _mm512_loadu_si512(x[i].qs + 128 * h + 64);
+      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q01, y01), _mm512_permutexvar_epi16(pick[2 * h], scw));
+      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q23, y23), _mm512_permutexvar_epi16(pick[2 * h + 1], scw));
+    }
+    sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(offset, 5)));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * f16(b[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }  // r < 16
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(),
+         acc3 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), acc2);
+    acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), acc3);
+  }
+  for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+  if (i < n) {
+    const __mmask16 m = tail16(n - i);
+    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+void axpy(float a, const float* x, float* y, int64_t n) {
+  const __m512 va = _mm512_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  if (i < n) {
+    const __mmask16 m = tail16(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+void f16_row(const uint16_t* h, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(h + i))));
+  if (i < n) {
+    const __mmask16 m = tail16(n - i);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)));
+  }
+}
+
+}  // namespace
+
+bool built() { return true; }
+
+const VecF32* vec_f32() {
+  static const VecF32 v{dot_f32, axpy, f16_row};
+  return &v;
+}
+
+VecDotFn vec_dot_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot32<block_q4_0>;
+    case DType::Q4_1: return dot32<block_q4_1>;
+    case DType::Q5_0: return dot32<block_q5_0>;
+    case DType::Q5_1: return dot32<block_q5_1>;
+    case DType::Q8_0: return dot32<block_q8_0>;
+    case DType::Q4_K: return dot_q4_K;
+    case DType::Q6_K: return dot_q6_K;
+    default: return nullptr;
+  }
+}
+
+}  // namespace osprey::kernels::avx512
+
+#else  // this compiler or target cannot build AVX-512 VNNI: the dispatcher skips it
+
+namespace osprey::kernels::avx512 {
+bool built() { return false; }
+VecDotFn vec_dot_for(DType) { return nullptr; }
+const VecF32* vec_f32() { return nullptr; }
+}  // namespace osprey::kernels::avx512
+
+#endif
