@@ -58,7 +58,7 @@ def make(shape, tname, out_dir, rng):
         if typ == T.F16:
             w.add_tensor(name, a.astype(np.float16))
         else:
-            w.add_tensor(name, quantize(a, typ), raw_shape=(rows, cols), raw_dtype=typ)
+            w.add_tensor(name, quantize(a, typ), raw_dtype=typ)
 
     def vec(name, n):
         w.add_tensor(name, np.ones(n, dtype=np.float32))

@@ -1,6 +1,34 @@
 #include "engine/kv_cache.h"
 
+#include <cctype>
+#include <cstdlib>
+
 namespace osprey {
+
+Result<DType> parse_cache_type(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = (char)std::tolower((unsigned char)c);
+  for (DType t : {DType::F16, DType::BF16, DType::F32, DType::Q8_0, DType::Q4_0})
+    if (n == dtype_name(t)) return t;
+  return Status::error("unknown KV cache type '" + std::string(name) + "' (use f16, bf16, f32, q8_0 or q4_0)");
+}
+
+Status cache_types_from_env(DType* k, DType* v) {
+  *k = *v = DType::F16;
+  auto apply = [](const char* var, std::initializer_list<DType*> out) -> Status {
+    const char* s = std::getenv(var);
+    if (!s || !*s) return Status();
+    auto t = parse_cache_type(s);
+    if (!t) return t.status().with_context(var);
+    for (DType* o : out) *o = t.value();
+    return Status();
+  };
+  OSPREY_TRY(apply("OLLAMA_KV_CACHE_TYPE", {k, v}));
+  OSPREY_TRY(apply("OSPREY_KV_CACHE_TYPE", {k, v}));
+  OSPREY_TRY(apply("OSPREY_KV_CACHE_TYPE_K", {k}));
+  OSPREY_TRY(apply("OSPREY_KV_CACHE_TYPE_V", {v}));
+  return Status();
+}
 
 Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, int64_t n_seq, DType k_type,
                                                  DType v_type) {

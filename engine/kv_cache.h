@@ -4,10 +4,17 @@
 #pragma once
 #include <deque>
 #include <memory>
+#include <string_view>
 
 #include "engine/model/model.h"
 
 namespace osprey {
+
+// "f16", "bf16", "f32", "q8_0", "q4_0" (case-insensitive) -> the type; an error otherwise.
+Result<DType> parse_cache_type(std::string_view name);
+// K and V cache types from OSPREY_KV_CACHE_TYPE (both; OLLAMA_KV_CACHE_TYPE also honoured),
+// overridden by OSPREY_KV_CACHE_TYPE_K / OSPREY_KV_CACHE_TYPE_V; f16 when unset.
+Status cache_types_from_env(DType* k, DType* v);
 
 class KvCache {
  public:

@@ -58,6 +58,10 @@ bool get_rows(DType t, const void* table, int64_t K, int64_t V, const int32_t* i
 bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, int64_t N,
             float* y, float* scratch) {
   if (dtype_row_bytes(wt, K) < 0) return false;
+  if (wt == DType::F16 && M == 1) {  // one token: convert on the fly instead of a second pass
+    for (int64_t n = n0; n < n1; ++n) y[n] = vf().dot_f16((const uint16_t*)w + n * K, x, K);
+    return true;
+  }
   for (int64_t n = n0; n < n1; ++n) {
     const float* wr = row_f32(wt, w, n, K, scratch);
     if (!wr) return false;

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "formats/gguf.h"
+#include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 
@@ -42,6 +45,16 @@ std::vector<double> dequant_act(ActQuant aq, const void* xq, int64_t K) {
   return v;
 }
 
+// Every variant this build and CPU can run (a note for the others), with its kernel for t.
+std::vector<std::pair<const char*, VecDotFn>> usable_variants(DType t) {
+  std::vector<std::pair<const char*, VecDotFn>> out;
+  for (const IsaVariant& v : isa_variants()) {
+    if (v.usable()) out.push_back({v.name, v.vec_dot_for(t)});
+    else std::printf("note: %s variant not tested (built %d, cpu %d)\n", v.name, v.built, v.supported);
+  }
+  return out;
+}
+
 class QuantDot : public ::testing::TestWithParam<DType> {};
 
 TEST_P(QuantDot, KernelsMatchExactDotOfDequantizedOperands) {
@@ -50,9 +63,7 @@ TEST_P(QuantDot, KernelsMatchExactDotOfDequantizedOperands) {
   ASSERT_NE(aq, ActQuant::NONE);
   const VecDotFn sc = scalar::vec_dot_for(t);
   ASSERT_TRUE(sc);
-  std::vector<std::pair<const char*, VecDotFn>> variants = {{"scalar", sc}};
-  if (avx2::built() && cpu_has_avx2()) variants.push_back({"avx2", avx2::vec_dot_for(t)});
-  else std::printf("note: AVX2 variant not tested (built %d, cpu %d)\n", avx2::built(), cpu_has_avx2());
+  const auto variants = usable_variants(t);
   std::mt19937 rng(3);
   const int64_t bs = aq == ActQuant::Q8_K ? 256 : 32;
   for (int64_t blocks : {1, 2, 3, 7, 18}) {
@@ -86,31 +97,39 @@ TEST_P(QuantDot, KernelsMatchExactDotOfDequantizedOperands) {
   }
 }
 
+// A four-row kernel must reproduce its variant's one-row kernel bit for bit, or a token's
+// logits would depend on what else is in its batch (the server promises otherwise).
 TEST_P(QuantDot, FourRowKernelEqualsSingleRowKernel) {
   const DType t = GetParam();
-  const VecDot4Fn dot4 = vec_dot4_for(t);
+  // The dispatcher only pairs a four-row kernel with its own variant's one-row kernel.
+  if (vec_dot4_for(t)) EXPECT_EQ(vec_dot_for(t), avx2::vec_dot_for(t));
+  if (!avx2::built() || !cpu_has_avx2()) {
+    std::printf("note: AVX2 four-row kernels not tested (built %d, cpu %d)\n", avx2::built(), cpu_has_avx2());
+    return;
+  }
+  const VecDot4Fn dot4 = avx2::vec_dot4_for(t);
+  const VecDotFn dot = avx2::vec_dot_for(t);
   if (!dot4) {
-    std::printf("note: no 4-row kernel for %s on this CPU\n", dtype_name(t));
+    std::printf("note: no AVX2 four-row kernel for %s\n", dtype_name(t));
     return;
   }
   const ActQuant aq = act_quant_for(t);
-  const VecDotFn dot = vec_dot_for(t);
-  const int64_t K = 7 * (aq == ActQuant::Q8_K ? 256 : 32);
-  const auto w = weight_rows(t, K, 1);
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> d(-2.f, 2.f);
-  const size_t row = act_row_bytes(aq, K);
-  std::vector<uint8_t> xq(row * 4);
-  for (int r = 0; r < 4; ++r) {
-    std::vector<float> x((size_t)K);
-    for (float& v : x) v = d(rng);
-    quantize_act_row(aq, x.data(), xq.data() + r * row, K);
-  }
-  float out[4];
-  dot4(w.data(), xq.data(), row, K, out);
-  for (int r = 0; r < 4; ++r) {
-    const float one = dot(w.data(), xq.data() + r * row, K);
-    EXPECT_NEAR(out[r], one, 1e-5 * (std::fabs(one) + 1)) << "row " << r;
+  for (int64_t blocks : {1, 2, 7, 8}) {
+    const int64_t K = blocks * (aq == ActQuant::Q8_K ? 256 : 32);
+    const auto w = weight_rows(t, K, 1);
+    const size_t row = act_row_bytes(aq, K);
+    std::vector<uint8_t> xq(row * 4);
+    for (int r = 0; r < 4; ++r) {
+      std::vector<float> x((size_t)K);
+      for (float& v : x) v = d(rng);
+      quantize_act_row(aq, x.data(), xq.data() + r * row, K);
+    }
+    float out[4];
+    dot4(w.data(), xq.data(), row, K, out);
+    for (int r = 0; r < 4; ++r)
+      EXPECT_EQ(out[r], dot(w.data(), xq.data() + r * row, K)) << "row " << r << ", K " << K;
   }
 }
 
@@ -142,6 +161,89 @@ TEST(QuantDot, ActivationQuantizationRoundTrips) {
       int s = 0;
       for (int j = 0; j < 16; ++j) s += b->qs[j];
       EXPECT_EQ(b->bsums[0], s);
+    }
+  }
+}
+
+TEST(QuantDot, DispatcherPicksTheBestUsableVariant) {
+  const auto v = isa_variants();
+  ASSERT_FALSE(v.empty());
+  EXPECT_STREQ(v[0].name, "scalar");
+  EXPECT_TRUE(v[0].usable());
+  const char* cap = std::getenv("OSPREY_CPU_ISA");
+  const IsaVariant* best = &v[0];
+  for (const IsaVariant& e : v) {
+    if (e.usable()) best = &e;
+    if (cap && std::strcmp(cap, e.name) == 0) break;
+  }
+  EXPECT_STREQ(active_isa().name, best->name);
+  std::printf("note: dispatcher uses %s\n", active_isa().name);
+  EXPECT_EQ(vec_dot_for(DType::Q4_0), best->vec_dot_for(DType::Q4_0));
+  EXPECT_EQ(vec_f32().dot, best->vec_f32()->dot);
+}
+
+// f32 primitives of every usable variant against double references. dot: float rounding of
+// the partial sums only (1e-5 of sum |a b|); axpy: one rounding of a*x + y (two without
+// FMA); f16_to_f32: exact, for all 65536 bit patterns (NaNs compared as NaN).
+TEST(QuantDot, VecF32PrimitivesMatchDoubleReference) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-4.f, 4.f);
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = (uint16_t)i;
+  for (const IsaVariant& var : isa_variants()) {
+    if (!var.usable()) {
+      std::printf("note: %s VecF32 not tested (built %d, cpu %d)\n", var.name, var.built, var.supported);
+      continue;
+    }
+    const VecF32* f = var.vec_f32();
+    ASSERT_TRUE(f && f->dot && f->axpy && f->f16_to_f32 && f->dot_f16) << var.name;
+    for (int64_t n : {0, 1, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 257, 1000, 4099}) {
+      std::vector<float> a((size_t)n), b((size_t)n), y((size_t)n);
+      std::vector<uint16_t> h((size_t)n);
+      for (int64_t i = 0; i < n; ++i) {
+        a[(size_t)i] = d(rng);
+        b[(size_t)i] = d(rng);
+        y[(size_t)i] = d(rng);
+        h[(size_t)i] = f32_to_f16(d(rng));
+      }
+      double exact = 0, mag = 0, exact16 = 0, mag16 = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        exact += (double)a[(size_t)i] * b[(size_t)i];
+        mag += std::fabs((double)a[(size_t)i] * b[(size_t)i]);
+        exact16 += (double)f16_to_f32(h[(size_t)i]) * b[(size_t)i];
+        mag16 += std::fabs((double)f16_to_f32(h[(size_t)i]) * b[(size_t)i]);
+      }
+      EXPECT_LE(std::fabs(f->dot(a.data(), b.data(), n) - exact), 1e-5 * mag + 1e-30) << var.name << " dot n=" << n;
+      EXPECT_LE(std::fabs(f->dot_f16(h.data(), b.data(), n) - exact16), 1e-5 * mag16 + 1e-30)
+          << var.name << " dot_f16 n=" << n;
+      // axpy: a guard element past the end must stay untouched.
+      std::vector<float> yy = y;
+      yy.push_back(12345.f);
+      const float alpha = d(rng);
+      f->axpy(alpha, a.data(), yy.data(), n);
+      EXPECT_EQ(yy[(size_t)n], 12345.f) << var.name << " axpy wrote past n=" << n;
+      for (int64_t i = 0; i < n; ++i) {
+        const double want = (double)alpha * a[(size_t)i] + y[(size_t)i];
+        const double tol = 1.2e-7 * (std::fabs((double)alpha * a[(size_t)i]) + std::fabs(y[(size_t)i]));
+        ASSERT_LE(std::fabs(yy[(size_t)i] - want), tol) << var.name << " axpy n=" << n << " i=" << i;
+      }
+      std::vector<float> out((size_t)n + 1, 777.f);
+      f->f16_to_f32(h.data(), out.data(), n);
+      EXPECT_EQ(out[(size_t)n], 777.f) << var.name << " f16_to_f32 wrote past n=" << n;
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[(size_t)i], f16_to_f32(h[(size_t)i])) << var.name;
+    }
+    std::vector<float> out(all.size());
+    f->f16_to_f32(all.data(), out.data(), (int64_t)all.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+      const float want = f16_to_f32(all[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(out[i])) << var.name << " f16 " << i;
+      } else {
+        uint32_t gb, wb;
+        std::memcpy(&gb, &out[i], 4);
+        std::memcpy(&wb, &want, 4);
+        ASSERT_EQ(gb, wb) << var.name << " f16 bits " << i;  // exact, signed zeros and subnormals included
+      }
     }
   }
 }

@@ -10,6 +10,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "commands.h"
+#include "engine/kv_cache.h"
 #include "engine/session.h"
 
 namespace osprey::cli {
@@ -22,6 +23,7 @@ struct BenchOptions {
   std::string output = "md";
   bool exact_matmul = false;
   bool profile = false;
+  std::string cache_k = "f16", cache_v = "f16";
 };
 
 struct Sample {
@@ -44,10 +46,16 @@ Status prefill(Context& ctx, const std::vector<int32_t>& toks, int32_t from) {
 Result<Sample> measure(const Model& m, const BenchOptions& o, bool prompt_test, std::mt19937& rng) {
   Sample s;
   const int64_t n = prompt_test ? o.n_prompt : o.n_gen;
-  s.test = (prompt_test ? "pp" : "tg") + std::to_string(n) + (o.depth ? " @ d" + std::to_string(o.depth) : "");
+  s.test = (prompt_test ? "pp" : "tg") + std::to_string(n) + (o.depth ? " @ d" + std::to_string(o.depth) : "") +
+           (o.cache_k != "f16" || o.cache_v != "f16" ? " kv " + o.cache_k + "/" + o.cache_v : "");
   ContextParams cp;
   cp.n_ctx = o.depth + n + 1;
   cp.n_batch = std::max<int64_t>(512, n);
+  auto kt = parse_cache_type(o.cache_k), vt = parse_cache_type(o.cache_v);
+  if (!kt) return kt.status();
+  if (!vt) return vt.status();
+  cp.k_type = kt.value();
+  cp.v_type = vt.value();
   auto ctx = Context::create(m, cp);
   if (!ctx) return ctx.status();
   std::uniform_int_distribution<int32_t> tok(0, (int32_t)m.hparams().n_vocab - 1);
@@ -134,6 +142,8 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   c->add_option("-o,--output", o->output, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   c->add_flag("--exact-matmul", o->exact_matmul, "f32 activations instead of 8-bit integer dot products");
   c->add_flag("--profile", o->profile, "print time per op at the end");
+  c->add_option("-k,--cache-type-k", o->cache_k, "KV cache type for keys")->capture_default_str();
+  c->add_option("-V,--cache-type-v", o->cache_v, "KV cache type for values")->capture_default_str();
   c->callback([o, exit_code] { *exit_code = bench(*o); });
 }
 

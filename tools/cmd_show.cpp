@@ -11,10 +11,12 @@ namespace {
 struct ShowOptions {
   std::string model;
   bool no_tensors = false;
+  bool modelfile = false;
   size_t max_array = 8;
 };
 
 int show(const ShowOptions& o) {
+  if (!is_local_model_arg(o.model)) return show_remote_cmd(o.model, o.modelfile);
   auto f = gguf::File::open(o.model);
   if (!f) {
     std::fprintf(stderr, "osprey: error: %s\n", f.error().c_str());
@@ -41,8 +43,9 @@ int show(const ShowOptions& o) {
 
 void add_show_command(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<ShowOptions>();
-  CLI::App* c = app.add_subcommand("show", "Print a GGUF file's metadata and tensors");
-  c->add_option("model", o->model, "GGUF model file")->required();
+  CLI::App* c = app.add_subcommand("show", "Print a GGUF file's metadata and tensors, or a served model's details");
+  c->add_option("model", o->model, "GGUF model file or model name on the server")->required();
+  c->add_flag("--modelfile", o->modelfile, "print a served model's Modelfile");
   c->add_flag("--no-tensors", o->no_tensors, "metadata only");
   c->add_option("--max-array", o->max_array, "array elements to print")->capture_default_str();
   c->callback([o, exit_code] { *exit_code = show(*o); });

@@ -8,6 +8,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   osprey::cli::add_run_command(app, &exit_code);
   osprey::cli::add_show_command(app, &exit_code);
+  osprey::cli::add_bench_command(app, &exit_code);
+  osprey::cli::add_serve_command(app, &exit_code);
+  osprey::cli::add_client_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -48,6 +48,7 @@ struct VecF32 {
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
   void (*f16_to_f32)(const uint16_t* h, float* out, int64_t n);
+  float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);  // f16 weights, f32 activations
 };
 const VecF32& vec_f32();  // best for this CPU
 

@@ -116,25 +116,35 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
 
 // Four activation rows per weight row: each block is unpacked once. Decode(i) gives the
 // block's 32 quants as bytes (signed, or unsigned when kUnsigned) and its scale; kMin adds
-// the block minimum times each row's sum.
+// the block minimum times each row's sum. Every row is summed in exactly the order of the
+// one-row kernels above (blocks alternating between two chains, the minimums first), so a
+// row's result does not depend on which kernel computed it.
 template <bool kUnsigned, bool kMin, class Decode, class Min>
 void dot4_32(int64_t K, const void* xv, size_t stride, float* out, Decode decode, Min min_of) {
   const auto* x0 = (const uint8_t*)xv;
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[2][4];
+  for (auto& chain : acc)
+    for (auto& a : chain) a = _mm256_setzero_ps();
   float mins[4] = {0, 0, 0, 0};
-  for (int64_t i = 0; i < K / 32; ++i) {
+  const int64_t nb = K / 32;
+  for (int64_t i = 0; i < nb; ++i) {
     float dw;
     const __m256i q = decode(i, &dw);
     const __m256i uq = kUnsigned ? q : _mm256_sign_epi8(q, q);
+    // The one-row kernels send a trailing odd block to the first chain.
+    const int chain = (i & 1) && !(i + 1 == nb && nb % 2 == 1) ? 1 : 0;
     for (int r = 0; r < 4; ++r) {
       const auto& xb = ((const block_q8_act*)(x0 + r * stride))[i];
       const __m256i y = load32(xb.qs);
       const __m256i p = dot_u8_i8(uq, kUnsigned ? y : _mm256_sign_epi8(y, q));
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb.d), _mm256_cvtepi32_ps(p), acc[r]);
+      acc[chain][r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb.d), _mm256_cvtepi32_ps(p), acc[chain][r]);
       if constexpr (kMin) mins[r] += min_of(i) * xb.s;
     }
   }
-  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + mins[r];
+  for (int r = 0; r < 4; ++r) {
+    const float dot = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
+    out[r] = kMin ? mins[r] + dot : dot;
+  }
 }
 
 constexpr auto kNoMin = [](int64_t) { return 0.f; };
@@ -284,12 +294,24 @@ void f16_row(const uint16_t* h, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = _cvtsh_ss(h[i]);
 }
 
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  int64_t i = 0;
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i))), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w + i + 8))), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  float sum = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; ++i) sum += _cvtsh_ss(w[i]) * x[i];
+  return sum;
+}
+
 }  // namespace
 
 bool built() { return true; }
 
 const VecF32* vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row};
+  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16};
   return &v;
 }
 

@@ -14,6 +14,11 @@
 #include "kernels/cpu/quant_dot.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+// GCC 12's own AVX-512 headers (their _mm512_undefined_* self-initialisations) trip these.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace osprey::kernels::avx512 {
@@ -26,11 +31,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
   return _mm_cvtss_f32(s);
-}
-
-// Float lanes 0..7 = a, 8..15 = b: the scales of two consecutive 32-element blocks.
-inline __m512 two_scales(float a, float b) {
-  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
 }
 
 // The 32 activation bytes of blocks x[0] and x[1], in that order.
@@ -90,14 +90,26 @@ inline __m512i isum2(const block_q8_0& b0, const block_q8_0& b1, __m512i y) {
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
 
-// Blocks i and j (j == i for an odd tail, with its scale zeroed).
+// Two f16 values converted together: lanes 0, 1 (2, 3 zero).
+inline __m128 f16x2(uint16_t a, uint16_t b) {
+  return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | (uint32_t)b << 16)));
+}
+
+// Blocks i and j (j == i for an odd tail, with its activation scale zeroed). The weight-min
+// terms m * s of Q4_1/Q5_1 go to lanes 0, 1 of *mins.
 template <class B>
-inline __m512 step2(__m512 acc, float* mins, const B* b, const block_q8_act* x, int64_t i, int64_t j, bool pair) {
-  const float d0 = f16(b[i].d) * x[i].d;
-  const float d1 = pair ? f16(b[j].d) * x[j].d : 0.f;
+inline __m512 step2(__m512 acc, __m128* mins, const B* b, const block_q8_act* x, int64_t i, int64_t j, bool pair) {
+  const __m128 dx = _mm_unpacklo_ps(_mm_set_ss(x[i].d), _mm_set_ss(pair ? x[j].d : 0.f));
+  const __m128 d = _mm_mul_ps(f16x2(b[i].d, b[j].d), dx);
+  // Float lanes 0..7 = block i's scale, 8..15 = block j's.
+  const __m512 scales = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                              _mm512_castps128_ps512(d));
   const __m512i s = isum2(b[i], b[j], load_x2(x + i, x + j));
-  if constexpr (kHasMin<B>) *mins += f16(b[i].m) * x[i].s + (pair ? f16(b[j].m) * x[j].s : 0.f);
-  return _mm512_fmadd_ps(two_scales(d0, d1), _mm512_cvtepi32_ps(s), acc);
+  if constexpr (kHasMin<B>) {
+    const __m128 xs = _mm_unpacklo_ps(_mm_set_ss(x[i].s), _mm_set_ss(pair ? x[j].s : 0.f));
+    *mins = _mm_fmadd_ps(f16x2(b[i].m, b[j].m), xs, *mins);
+  }
+  return _mm512_fmadd_ps(scales, _mm512_cvtepi32_ps(s), acc);
 }
 
 template <class B>
@@ -106,7 +118,7 @@ float dot32(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_act*)xv;
   const int64_t nb = K / 32;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  float mins = 0;
+  __m128 mins = _mm_setzero_ps();
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {  // two independent chains
     acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
@@ -114,7 +126,8 @@ float dot32(const void* w, const void* xv, int64_t K) {
   }
   for (; i + 2 <= nb; i += 2) acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
   if (i < nb) acc1 = step2(acc1, &mins, b, x, i, i, false);
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + mins;
+  if constexpr (kHasMin<B>) acc0 = _mm512_add_ps(acc0, _mm512_zextps128_ps512(mins));
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16..31 = hi
@@ -233,11 +246,29 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 
 void f16_row(const uint16_t* h, float* out, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(h + i))));
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(h + i))));
   if (i < n) {
     const __mmask16 m = tail16(n - i);
     _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)));
   }
+}
+
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(w + i))), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(w + i + 16))), _mm512_loadu_ps(x + i + 16),
+                           acc1);
+  }
+  for (; i + 16 <= n; i += 16)
+    acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(w + i))), _mm512_loadu_ps(x + i), acc0);
+  if (i < n) {
+    const __mmask16 m = tail16(n - i);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)), _mm512_maskz_loadu_ps(m, x + i), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 }  // namespace
@@ -245,7 +276,7 @@ void f16_row(const uint16_t* h, float* out, int64_t n) {
 bool built() { return true; }
 
 const VecF32* vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row};
+  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16};
   return &v;
 }
 

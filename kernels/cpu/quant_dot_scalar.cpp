@@ -202,10 +202,16 @@ void axpy(float a, const float* x, float* y, int64_t n) {
 void f16_row(const uint16_t* h, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(h[i]);
 }
+
+float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += f16_to_f32(w[i]) * x[i];
+  return s;
+}
 }  // namespace
 
 const VecF32& vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row};
+  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16};
   return v;
 }
 
@@ -299,13 +305,29 @@ std::span<const IsaVariant> isa_variants() { return variants(); }
 const IsaVariant& active_isa() { return variants()[active_index()]; }
 
 const VecF32& vec_f32() {
-  static const VecF32& v = *active_isa().vec_f32();
+  // Each primitive from the best variant that has it (a variant may leave one null).
+  static const VecF32 v = [] {
+    VecF32 r{};
+    const auto vars = variants();
+    for (size_t i = active_index() + 1; i-- > 0;) {
+      const VecF32* f = vars[i].usable() ? vars[i].vec_f32() : nullptr;
+      if (!f) continue;
+      if (!r.dot) r.dot = f->dot;
+      if (!r.axpy) r.axpy = f->axpy;
+      if (!r.f16_to_f32) r.f16_to_f32 = f->f16_to_f32;
+      if (!r.dot_f16) r.dot_f16 = f->dot_f16;
+    }
+    return r;
+  }();
   return v;
 }
 
 VecDot4Fn vec_dot4_for(DType w) {
-  // Only AVX2 has four-row kernels so far; AVX-512 CPUs run them too, OSPREY_CPU_ISA=scalar not.
-  if (std::strcmp(active_isa().name, "scalar") != 0 && avx2::built() && cpu_has_avx2()) return avx2::vec_dot4_for(w);
+  // A four-row kernel must give each row bit for bit what the one-row kernel gives, or a
+  // token's logits would depend on what else is in its batch; so it comes only from the
+  // variant whose one-row kernel is in use for this type. Only AVX2 has them so far.
+  const VecDotFn one = vec_dot_for(w);
+  if (one && avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::vec_dot4_for(w);
   return nullptr;
 }
 

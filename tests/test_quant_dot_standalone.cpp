@@ -1,0 +1,254 @@
+// The integer dot kernels and f32 primitives of every variant this target can run, checked
+// without gtest or test data so the binary can be cross-compiled and run under emulation
+// (ctest quant_dot_neon_qemu: aarch64-linux-gnu-g++, then qemu-aarch64). Weight rows are
+// random valid blocks (random bytes, finite random f16 scales); the reference is the exact
+// dot (double) of the dequantized weight row (kernels/dequant.cpp) with the dequantized
+// 8-bit activations, as in test_quant_dot.cpp, with the same 1e-5 relative tolerance.
+//
+// Exit status 0 when every check passed. --require NAME (repeatable) fails unless variant
+// NAME is built in, so a build that silently dropped the NEON files cannot pass.
+// --bench [ROWS]: instead of checking, times every usable variant on ROWS (4096) x K=4096 per type
+// (best of 5, variants interleaved so background load hits them alike).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/base/fp16.h"
+#include "kernels/cpu/quant_dot.h"
+#include "kernels/dequant.h"
+
+using namespace osprey;
+using namespace osprey::kernels;
+
+namespace {
+
+int g_checks = 0, g_failures = 0;
+
+void check(bool ok, const std::string& what) {
+  ++g_checks;
+  if (!ok && ++g_failures <= 20) std::printf("FAIL: %s\n", what.c_str());
+}
+
+template <class B>
+void fix_scales(B* b, std::mt19937& rng) {
+  std::uniform_real_distribution<float> d(-0.05f, 0.05f);
+  b->d = f32_to_f16(d(rng));
+  if constexpr (requires { b->m; }) b->m = f32_to_f16(d(rng));
+  if constexpr (requires { b->dmin; }) b->dmin = f32_to_f16(d(rng));
+}
+
+template <class B>
+std::vector<uint8_t> random_row_of(int64_t nblocks, std::mt19937& rng) {
+  std::vector<uint8_t> out((size_t)nblocks * sizeof(B));
+  for (auto& v : out) v = (uint8_t)(rng() & 0xFF);
+  for (int64_t i = 0; i < nblocks; ++i) {
+    B b;
+    std::memcpy(&b, out.data() + i * sizeof(B), sizeof(B));
+    fix_scales(&b, rng);
+    std::memcpy(out.data() + i * sizeof(B), &b, sizeof(B));
+  }
+  return out;
+}
+
+std::vector<uint8_t> random_row(DType t, int64_t K, std::mt19937& rng) {
+  switch (t) {
+    case DType::Q4_0: return random_row_of<block_q4_0>(K / 32, rng);
+    case DType::Q4_1: return random_row_of<block_q4_1>(K / 32, rng);
+    case DType::Q5_0: return random_row_of<block_q5_0>(K / 32, rng);
+    case DType::Q5_1: return random_row_of<block_q5_1>(K / 32, rng);
+    case DType::Q8_0: return random_row_of<block_q8_0>(K / 32, rng);
+    case DType::Q4_K: return random_row_of<block_q4_K>(K / 256, rng);
+    case DType::Q6_K: return random_row_of<block_q6_K>(K / 256, rng);
+    default: return {};
+  }
+}
+
+std::vector<double> dequant_act(ActQuant aq, const void* xq, int64_t K) {
+  std::vector<double> v((size_t)K);
+  const int64_t bs = aq == ActQuant::Q8_K ? 256 : 32;
+  for (int64_t i = 0; i < K / bs; ++i)
+    for (int64_t j = 0; j < bs; ++j) {
+      if (aq == ActQuant::Q8_K) {
+        const auto* b = (const block_q8_K*)xq + i;
+        v[(size_t)(i * bs + j)] = (double)b->d * b->qs[j];
+      } else {
+        const auto* b = (const block_q8_act*)xq + i;
+        v[(size_t)(i * bs + j)] = (double)b->d * b->qs[j];
+      }
+    }
+  return v;
+}
+
+void check_dots(const IsaVariant& var) {
+  std::mt19937 rng(3);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    const VecDotFn fn = var.vec_dot_for(t);
+    check(fn != nullptr, std::string(var.name) + " has no kernel for " + dtype_name(t));
+    if (!fn) continue;
+    const ActQuant aq = act_quant_for(t);
+    const int64_t bs = aq == ActQuant::Q8_K ? 256 : 32;
+    for (int64_t blocks : {1, 2, 3, 7, 18}) {
+      const int64_t K = blocks * bs;
+      for (float range : {1.f, 1e-3f, 300.f}) {
+        std::uniform_real_distribution<float> d(-range, range);
+        std::vector<float> x((size_t)K);
+        for (float& v : x) v = d(rng);
+        std::vector<uint8_t> xq(act_row_bytes(aq, K));
+        quantize_act_row(aq, x.data(), xq.data(), K);
+        const std::vector<double> xa = dequant_act(aq, xq.data(), K);
+        for (int r = 0; r < 3; ++r) {
+          const std::vector<uint8_t> w = random_row(t, K, rng);
+          std::vector<float> wf((size_t)K);
+          check(dequantize_row(t, w.data(), wf.data(), K), "dequantize_row");
+          double exact = 0, mag = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            exact += wf[(size_t)k] * xa[(size_t)k];
+            mag += std::fabs(wf[(size_t)k] * xa[(size_t)k]);
+          }
+          const double got = fn(w.data(), xq.data(), K);
+          char msg[200];
+          std::snprintf(msg, sizeof msg, "%s %s K=%lld range=%g: %.9g vs %.9g", var.name, dtype_name(t), (long long)K,
+                        (double)range, got, exact);
+          check(std::fabs(got - exact) <= 1e-5 * mag + 1e-30, msg);
+        }
+      }
+    }
+  }
+}
+
+void check_f32(const IsaVariant& var) {
+  const VecF32* f = var.vec_f32();
+  check(f && f->dot && f->axpy && f->f16_to_f32 && f->dot_f16, std::string(var.name) + " VecF32 incomplete");
+  if (!(f && f->dot && f->axpy && f->f16_to_f32 && f->dot_f16)) return;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-4.f, 4.f);
+  const std::string name = var.name;
+  for (int64_t n : {0, 1, 3, 4, 5, 7, 8, 15, 16, 17, 33, 64, 65, 100, 257, 1000}) {
+    std::vector<float> a((size_t)n), b((size_t)n), y((size_t)n);
+    std::vector<uint16_t> h((size_t)n);
+    for (int64_t i = 0; i < n; ++i) {
+      a[(size_t)i] = d(rng);
+      b[(size_t)i] = d(rng);
+      y[(size_t)i] = d(rng);
+      h[(size_t)i] = f32_to_f16(d(rng));
+    }
+    double exact = 0, mag = 0, exact16 = 0, mag16 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      exact += (double)a[(size_t)i] * b[(size_t)i];
+      mag += std::fabs((double)a[(size_t)i] * b[(size_t)i]);
+      exact16 += (double)f16_to_f32(h[(size_t)i]) * b[(size_t)i];
+      mag16 += std::fabs((double)f16_to_f32(h[(size_t)i]) * b[(size_t)i]);
+    }
+    const std::string at = " n=" + std::to_string(n);
+    check(std::fabs(f->dot(a.data(), b.data(), n) - exact) <= 1e-5 * mag + 1e-30, name + " dot" + at);
+    check(std::fabs(f->dot_f16(h.data(), b.data(), n) - exact16) <= 1e-5 * mag16 + 1e-30, name + " dot_f16" + at);
+    std::vector<float> yy = y;
+    yy.push_back(12345.f);
+    const float alpha = d(rng);
+    f->axpy(alpha, a.data(), yy.data(), n);
+    check(yy[(size_t)n] == 12345.f, name + " axpy wrote past the end" + at);
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = (double)alpha * a[(size_t)i] + y[(size_t)i];
+      ok &= std::fabs(yy[(size_t)i] - want) <= 1.2e-7 * (std::fabs((double)alpha * a[(size_t)i]) + std::fabs(y[(size_t)i]));
+    }
+    check(ok, name + " axpy" + at);
+  }
+  std::vector<uint16_t> all(65536);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = (uint16_t)i;
+  std::vector<float> out(all.size() + 1, 777.f);
+  f->f16_to_f32(all.data(), out.data(), (int64_t)all.size() - 3);  // odd length: the tail path
+  f->f16_to_f32(all.data() + all.size() - 3, out.data() + all.size() - 3, 3);
+  check(out[all.size()] == 777.f, name + " f16_to_f32 wrote past the end");
+  int bad = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const float want = f16_to_f32(all[i]);
+    uint32_t gb, wb;
+    std::memcpy(&gb, &out[i], 4);
+    std::memcpy(&wb, &want, 4);
+    if (std::isnan(want) ? !std::isnan(out[i]) : gb != wb) ++bad;
+  }
+  check(bad == 0, name + " f16_to_f32: " + std::to_string(bad) + " of 65536 wrong");
+}
+
+void bench(int64_t rows) {
+  const int64_t K = 4096;
+  std::mt19937 rng(7);
+  std::printf("%-5s", "type");
+  for (const IsaVariant& v : isa_variants())
+    if (v.usable()) std::printf(" %14s", v.name);
+  std::printf("   (ns per 4096-element row dot, %lld rows, best of 5)\n", (long long)rows);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    std::vector<uint8_t> w;
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto row = random_row(t, K, rng);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    const size_t row_bytes = w.size() / (size_t)rows;
+    const ActQuant aq = act_quant_for(t);
+    std::vector<float> x((size_t)K);
+    std::uniform_real_distribution<float> d(-1.f, 1.f);
+    for (float& v : x) v = d(rng);
+    std::vector<uint8_t> xq(act_row_bytes(aq, K));
+    quantize_act_row(aq, x.data(), xq.data(), K);
+    std::vector<double> best;
+    std::vector<VecDotFn> fns;
+    for (const IsaVariant& v : isa_variants())
+      if (v.usable()) fns.push_back(v.vec_dot_for(t));
+    best.assign(fns.size(), 1e30);
+    volatile float sink = 0;
+    for (int rep = 0; rep < 5; ++rep)
+      for (size_t f = 0; f < fns.size(); ++f) {
+        const auto t0 = std::chrono::steady_clock::now();
+        float acc = 0;
+        for (int64_t r = 0; r < rows; ++r) acc += fns[f](w.data() + (size_t)r * row_bytes, xq.data(), K);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        sink = sink + acc;
+        if (ms < best[f]) best[f] = ms;
+      }
+    std::printf("%-5s", dtype_name(t));
+    for (double ms : best) std::printf(" %14.1f", ms * 1e6 / (double)rows);
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> required;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--require") == 0 && i + 1 < argc) required.push_back(argv[++i]);
+    else if (std::strcmp(argv[i], "--bench") == 0) {  // --bench [ROWS]
+      bench(i + 1 < argc ? std::atoll(argv[i + 1]) : 4096);
+      return 0;
+    } else {
+      std::fprintf(stderr, "usage: %s [--require VARIANT]... | --bench\n", argv[0]);
+      return 2;
+    }
+  }
+  for (const std::string& r : required) {
+    bool found = false;
+    for (const IsaVariant& v : isa_variants()) found |= (r == v.name && v.built);
+    check(found, "variant " + r + " is not built in");
+  }
+  int tested = 0;
+  for (const IsaVariant& v : isa_variants()) {
+    if (!v.usable()) {
+      std::printf("note: %s not tested (built %d, cpu %d)\n", v.name, v.built, v.supported);
+      continue;
+    }
+    const int before = g_failures;
+    check_dots(v);
+    check_f32(v);
+    ++tested;
+    std::printf("%s: %s\n", v.name, g_failures == before ? "ok" : "FAILED");
+  }
+  std::printf("dispatcher uses %s; %d variants, %d checks, %d failures\n", active_isa().name, tested, g_checks,
+              g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
