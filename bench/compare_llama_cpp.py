@@ -4,13 +4,14 @@
   python3 bench/compare_llama_cpp.py [-p 512] [-n 128] [-d 0] [-r 3] [-t 2] MODEL.gguf...
 
 For each model and repetition, alternately: `osprey bench -r 1 -o json` (a fresh process;
-its own timers around decode), and llama.cpp through llama-cpp-python (llama.cpp's own perf
-counters: t_p_eval for the prompt batch, t_eval for the single-token steps). pp = one batch
+its own timers around each decode call, logits copy and argmax included), and llama.cpp
+through llama-cpp-python (wall clock around `Llama.eval`, which also copies the last
+logits out; its perf counters read zero through these bindings). pp = one batch
 of P random tokens after D tokens of context; tg = N greedy single-token steps after D.
 Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp.
 Needs build/tools/osprey and `pip install llama-cpp-python==0.3.36`.
 """
-import argparse, json, os, random, statistics, subprocess, sys
+import argparse, json, os, random, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OSPREY = os.path.join(HERE, "..", "build", "tools", "osprey")
@@ -25,40 +26,33 @@ def osprey_once(model, a):
 
 class LlamaCpp:
     def __init__(self, model, a):
-        import llama_cpp
         from llama_cpp import Llama
-        self.lc = llama_cpp
         self.llm = Llama(model_path=model, n_ctx=a.d + max(a.p, a.n) + 8, n_batch=max(512, a.p), n_ubatch=max(512, a.p),
                          n_threads=a.t, n_threads_batch=a.t, verbose=False)
         self.a = a
         self.vocab = self.llm.n_vocab()
 
     def once(self):
-        a, llm, lc = self.a, self.llm, self.lc
+        a, llm = self.a, self.llm
         rnd = lambda k: [random.randrange(self.vocab) for _ in range(k)]
         pp = tg = 0.0
         if a.p > 0:
             llm.reset()
             if a.d:
                 llm.eval(rnd(a.d))
-            lc.llama_perf_context_reset(llm.ctx)
-            llm.eval(rnd(a.p))
-            perf = lc.llama_perf_context(llm.ctx)
-            pp = perf.n_p_eval / (perf.t_p_eval_ms / 1e3)
+            toks = rnd(a.p)
+            t0 = time.perf_counter()
+            llm.eval(toks)
+            pp = a.p / (time.perf_counter() - t0)
         if a.n > 0:
             llm.reset()
             if a.d:
                 llm.eval(rnd(a.d))
-            lc.llama_perf_context_reset(llm.ctx)
             tok = random.randrange(self.vocab)
+            t0 = time.perf_counter()
             for _ in range(a.n):  # the token fed back does not change the cost
                 llm.eval([tok])
-            perf = lc.llama_perf_context(llm.ctx)
-            # single-token evals count as "eval" once a prompt exists, else the first is "p_eval"
-            n, ms = perf.n_eval, perf.t_eval_ms
-            if n < a.n:
-                n, ms = n + perf.n_p_eval, ms + perf.t_p_eval_ms
-            tg = n / (ms / 1e3)
+            tg = a.n / (time.perf_counter() - t0)
         return pp, tg
 
 

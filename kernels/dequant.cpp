@@ -170,26 +170,13 @@ void dq_q3_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-// Q4_K / Q5_K: eight 6-bit (scale, min) pairs packed into 12 bytes. Pairs 0..3 are the low
-// 6 bits of bytes 0..3 / 4..7; pairs 4..7 take a nibble from bytes 8..11 and their top two
-// bits from the spare high bits of bytes 0..7.
-void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 void dq_q4_k(const void* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += OSPREY_QK_K) {
     const auto b = load_block<block_q4_K>(src, i);
     const float d = h2f(b.d), dmin = h2f(b.dmin);
     for (int sub = 0; sub < 8; ++sub) {
       int sc, m;
-      k4_scale_min(sub, b.scales, &sc, &m);
+      osprey_k4_scale_min(sub, b.scales, &sc, &m);
       const float dl = d * (float)sc, ml = dmin * (float)m;
       const uint8_t* q = b.qs + (sub / 2) * 32;
       const int shift = (sub % 2) * 4;
@@ -204,7 +191,7 @@ void dq_q5_k(const void* src, float* y, int64_t nb) {
     const float d = h2f(b.d), dmin = h2f(b.dmin);
     for (int sub = 0; sub < 8; ++sub) {
       int sc, m;
-      k4_scale_min(sub, b.scales, &sc, &m);
+      osprey_k4_scale_min(sub, b.scales, &sc, &m);
       const float dl = d * (float)sc, ml = dmin * (float)m;
       const uint8_t* q = b.qs + (sub / 2) * 32;
       const int shift = (sub % 2) * 4;

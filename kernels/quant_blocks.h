@@ -101,6 +101,19 @@ typedef struct {
 } block_q4_K;
 OSPREY_BLOCK_ASSERT(block_q4_K, 144);
 
+/* Q4_K / Q5_K: sub-block j's 6-bit scale and min. Pairs 0..3 are the low 6 bits of bytes
+ * 0..3 / 4..7; pairs 4..7 take a nibble from bytes 8..11 and their top two bits from the
+ * spare high bits of bytes 0..7. */
+static inline void osprey_k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
 typedef struct {
   uint16_t d;
   uint16_t dmin;

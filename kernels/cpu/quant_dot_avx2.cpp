@@ -190,16 +190,6 @@ void dot4_q8_0(const void* w, const void* x, size_t stride, int64_t K, float* ou
   }, kNoMin);
 }
 
-void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 float dot_q4_K(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q4_K*)w;
   const auto* x = (const block_q8_K*)xv;
@@ -209,7 +199,7 @@ float dot_q4_K(const void* w, const void* xv, int64_t K) {
   for (int64_t i = 0; i < K / 256; ++i) {
     int sc[8], m[8], msum = 0;
     for (int s = 0; s < 8; ++s) {
-      k4_scale_min(s, b[i].scales, &sc[s], &m[s]);
+      osprey_k4_scale_min(s, b[i].scales, &sc[s], &m[s]);
       msum += m[s] * (x[i].bsums[2 * s] + x[i].bsums[2 * s + 1]);
     }
     __m256i sumi = _mm256_setzero_si256();

@@ -105,16 +105,6 @@ float dot32(const void* w, const void* xv, int64_t K) {
   return vaddvq_f32(vaddq_f32(acc0, acc1)) + mins;
 }
 
-void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 float dot_q4_K(const void* w, const void* xv, int64_t K) {
   const auto* b = (const block_q4_K*)w;
   const auto* x = (const block_q8_K*)xv;
@@ -125,7 +115,7 @@ float dot_q4_K(const void* w, const void* xv, int64_t K) {
     int sc[8], msum = 0;
     for (int s = 0; s < 8; ++s) {
       int m;
-      k4_scale_min(s, b[i].scales, &sc[s], &m);
+      osprey_k4_scale_min(s, b[i].scales, &sc[s], &m);
       msum += m * (x[i].bsums[2 * s] + x[i].bsums[2 * s + 1]);
     }
     int32x4_t sumi = vdupq_n_s32(0);

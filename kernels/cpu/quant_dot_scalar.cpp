@@ -81,16 +81,6 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
   return sum;
 }
 
-void k4_scale_min(int j, const uint8_t* s, int* sc, int* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 float dot_q4_K(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_K*)xv;
   float sum = 0;
@@ -99,7 +89,7 @@ float dot_q4_K(const void* w, const void* xv, int64_t K) {
     int scaled = 0, mins = 0;
     for (int sub = 0; sub < 8; ++sub) {
       int sc, m;
-      k4_scale_min(sub, b.scales, &sc, &m);
+      osprey_k4_scale_min(sub, b.scales, &sc, &m);
       const uint8_t* q = b.qs + (sub / 2) * 32;
       const int shift = (sub % 2) * 4;
       int isum = 0;
