@@ -1,14 +1,18 @@
 #include "engine/kv_cache.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 
 namespace osprey {
 
+// The cache types offered; the backend must also support storing them (checked at run).
+constexpr DType kCacheTypes[] = {DType::F16, DType::BF16, DType::F32, DType::Q8_0, DType::Q4_0};
+
 Result<DType> parse_cache_type(std::string_view name) {
   std::string n(name);
   for (char& c : n) c = (char)std::tolower((unsigned char)c);
-  for (DType t : {DType::F16, DType::BF16, DType::F32, DType::Q8_0, DType::Q4_0})
+  for (DType t : kCacheTypes)
     if (n == dtype_name(t)) return t;
   return Status::error("unknown KV cache type '" + std::string(name) + "' (use f16, bf16, f32, q8_0 or q4_0)");
 }
@@ -36,9 +40,8 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const Model& m, int64_t n_ctx, 
   if (n_ctx <= 0 || n_seq <= 0 || n_ctx > (1 << 24) || n_seq > 4096)
     return Status::error("kv cache: bad size n_ctx " + std::to_string(n_ctx) + ", n_seq " + std::to_string(n_seq));
   for (auto [type, d] : {std::pair{k_type, hp.head_dim_k}, std::pair{v_type, hp.head_dim_v}}) {
-    const bool known = type == DType::F16 || type == DType::F32 || type == DType::BF16 || type == DType::Q8_0 ||
-                       type == DType::Q4_0;
-    if (!known || dtype_row_bytes(type, d) < 0)
+    const bool offered = std::find(std::begin(kCacheTypes), std::end(kCacheTypes), type) != std::end(kCacheTypes);
+    if (!offered || dtype_row_bytes(type, d) < 0)
       return Status::error(std::string("kv cache: type ") + dtype_name(type) + " is not supported for head size " +
                            std::to_string(d) + " (use f16, bf16, f32, q8_0 or q4_0)");
   }

@@ -398,6 +398,10 @@ void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
   }
 }
 
+bool has_quantizer(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
+}
+
 bool quantize_row(DType t, const float* x, void* dst, int64_t n) {
   const DTypeTraits* tr = dtype_traits(t);
   if (!tr || n % tr->block_elems != 0) return false;

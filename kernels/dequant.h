@@ -25,5 +25,6 @@ void quantize_row_q4_0(const float* x, void* dst, int64_t n);
 
 // f32 -> t for the types with a quantizer here (F32, F16, BF16, Q8_0, Q4_0); false otherwise.
 bool quantize_row(DType t, const float* x, void* dst, int64_t n);
+bool has_quantizer(DType t);
 
 }  // namespace osprey::kernels

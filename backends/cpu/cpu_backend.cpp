@@ -42,10 +42,7 @@ bool weights_dequantizable(const ir::Graph& g, const Node& n) {
   return kernels::has_dequantizer(g.node(n.src[n.op == Op::MATMUL ? 1 : 0]).dtype);
 }
 bool cache_storable(const ir::Graph&, const Node& n) {
-  static const float probe[32] = {};
-  uint8_t out[64];
-  // Exactly the types quantize_row() can write, at a row width they divide.
-  return dtype_row_bytes(n.dtype, n.ne[0]) >= 0 && kernels::quantize_row(n.dtype, probe, out, 0);
+  return kernels::has_quantizer(n.dtype) && dtype_row_bytes(n.dtype, n.ne[0]) >= 0;
 }
 bool kv_dequantizable(const ir::Graph& g, const Node& n) {
   return kernels::has_dequantizer(g.node(n.src[1]).dtype) && kernels::has_dequantizer(g.node(n.src[2]).dtype);
