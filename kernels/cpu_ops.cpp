@@ -181,40 +181,57 @@ bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const f
   return true;
 }
 
-bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch) {
+int64_t attention_scratch_floats(const AttentionArgs& a) {
   const int64_t group = a.Hq / a.Hkv;
+  const int64_t span = a.window > 0 ? std::min(a.window, a.cells_per_seq) : a.cells_per_seq;
+  return a.D + a.Dv + group * (a.Dv + span);
+}
+
+bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch) {
+  // One unit of work is (token, kv head): the query heads sharing that kv head (GQA) are
+  // done together, so each cached key and value row is converted to f32 once for all of
+  // them. Two passes (scores, then the weighted sum of values) avoid rescaling.
+  const int64_t group = a.Hq / a.Hkv;
+  const int64_t span = a.window > 0 ? std::min(a.window, a.cells_per_seq) : a.cells_per_seq;
   float* ktmp = scratch;
-  float* vtmp = scratch + a.D;
-  float* acc = scratch + a.D + a.Dv;
+  float* vtmp = ktmp + a.D;
+  float* acc = vtmp + a.Dv;          // [group][Dv]
+  float* score = acc + group * a.Dv;  // [group][span]
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t t = r / a.Hq, h = r % a.Hq, hk = h / group;
+    const int64_t t = r / a.Hkv, hk = r % a.Hkv;
     const int64_t base = a.meta[2 * t], pos = a.meta[2 * t + 1];
     if (base < 0 || pos < 0 || pos >= a.cells_per_seq || base + pos >= a.n_cells) return false;
     const int64_t lo = a.window > 0 ? std::max<int64_t>(0, pos - a.window + 1) : 0;
-    const float* q = a.q + r * a.D;
-    // Online softmax: one pass over the keys, rescaling the running sum when the max grows.
-    float mx = -INFINITY, sum = 0;
-    std::memset(acc, 0, (size_t)a.Dv * 4);
-    for (int64_t j = lo; j <= pos; ++j) {
-      const int64_t row = (base + j) * a.Hkv + hk;
-      const float* k = row_f32(a.k_type, a.k, row, a.D, ktmp);
-      const float* v = row_f32(a.v_type, a.v, row, a.Dv, vtmp);
-      if (!k || !v) return false;
-      float s = dot_f32(q, k, a.D) * a.scale;
-      if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
-      if (s > mx) {
-        const float c = std::exp(mx - s);
-        scale_inplace(c, acc, a.Dv);
-        sum *= c;
-        mx = s;
+    const int64_t n = pos - lo + 1;
+    const float* q = a.q + (t * a.Hq + hk * group) * a.D;
+    for (int64_t j = 0; j < n; ++j) {
+      const float* k = row_f32(a.k_type, a.k, (base + lo + j) * a.Hkv + hk, a.D, ktmp);
+      if (!k) return false;
+      for (int64_t g = 0; g < group; ++g) {
+        float sc = dot_f32(q + g * a.D, k, a.D) * a.scale;
+        if (a.softcap > 0) sc = a.softcap * std::tanh(sc / a.softcap);
+        score[g * span + j] = sc;
       }
-      const float p = std::exp(s - mx);
-      sum += p;
-      axpy(p, v, acc, a.Dv);
     }
-    float* o = a.out + r * a.Dv;
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < a.Dv; ++i) o[i] = acc[i] * inv;
+    float inv_sum[64];
+    if (group > 64) return false;  // more query heads per kv head than any model has
+    for (int64_t g = 0; g < group; ++g) {
+      float* sg = score + g * span;
+      float mx = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sg[j]);
+      for (int64_t j = 0; j < n; ++j) sum += (sg[j] = std::exp(sg[j] - mx));
+      inv_sum[g] = 1.0f / sum;
+    }
+    std::memset(acc, 0, (size_t)(group * a.Dv) * 4);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* v = row_f32(a.v_type, a.v, (base + lo + j) * a.Hkv + hk, a.Dv, vtmp);
+      if (!v) return false;
+      for (int64_t g = 0; g < group; ++g) axpy(score[g * span + j], v, acc + g * a.Dv, a.Dv);
+    }
+    for (int64_t g = 0; g < group; ++g) {
+      float* o = a.out + (t * a.Hq + hk * group + g) * a.Dv;
+      for (int64_t i = 0; i < a.Dv; ++i) o[i] = acc[g * a.Dv + i] * inv_sum[g];
+    }
   }
   return true;
 }

@@ -55,7 +55,7 @@ bool attention(const AttentionArgs& a);
 
 namespace cpu {
 // Each returns false on an unsupported dtype or an out-of-range index in the data.
-// [r0, r1) ranges over output rows (matmul: over weight rows N; attention: over t*Hq + h).
+// [r0, r1) ranges over output rows (matmul: over weight rows N; attention: see below).
 bool get_rows(DType t, const void* table, int64_t K, int64_t V, const int32_t* ids, int64_t r0, int64_t r1, float* out);
 bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, int64_t N,
             float* y, float* scratch /* K floats */);
@@ -78,7 +78,9 @@ void geglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y);
 void softmax(const float* x, int64_t K, int64_t r0, int64_t r1, float scale, float* y);
 bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const float* x, int64_t r0, int64_t r1,
               const int32_t* meta);  // rows of x: [D, H*T]
-bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch /* D + 2 * Dv floats */);
+// [r0, r1) ranges over (token, kv head) pairs: t * Hkv + hk.
+bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch);
+int64_t attention_scratch_floats(const AttentionArgs& a);
 }  // namespace cpu
 
 }  // namespace osprey::kernels

@@ -232,8 +232,9 @@ void CpuBackend::register_working_kernels() {
   });
   register_kernel(Op::ATTENTION, kv_dequantizable, [](Call& c) {
     const kernels::AttentionArgs a = attention_args(c);
-    return split(c, a.Hq * a.T, a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
-      return kc::attention(a, b, e, scratch(c, t, (size_t)(a.D + 2 * a.Dv)));
+    if (a.Hkv <= 0 || a.Hq % a.Hkv != 0 || a.Hq / a.Hkv > 64) return false;
+    return split(c, a.Hkv * a.T, a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
+      return kc::attention(a, b, e, scratch(c, t, (size_t)kc::attention_scratch_floats(a)));
     });
   });
 }
