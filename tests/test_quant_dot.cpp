@@ -101,35 +101,41 @@ TEST_P(QuantDot, KernelsMatchExactDotOfDequantizedOperands) {
 // logits would depend on what else is in its batch (the server promises otherwise).
 TEST_P(QuantDot, FourRowKernelEqualsSingleRowKernel) {
   const DType t = GetParam();
+  struct Pair { const char* name; bool usable; VecDotFn one; VecDot4Fn four; };
+  std::vector<Pair> pairs;
+#if defined(__x86_64__) || defined(__i386__)
+  pairs.push_back({"avx2", avx2::built() && cpu_has_avx2(), avx2::vec_dot_for(t), avx2::vec_dot4_for(t)});
+  pairs.push_back({"avx512", avx512::built() && cpu_has_avx512(), avx512::vec_dot_for(t), avx512::vec_dot4_for(t)});
+#endif
   // The dispatcher only pairs a four-row kernel with its own variant's one-row kernel.
-  if (vec_dot4_for(t)) EXPECT_EQ(vec_dot_for(t), avx2::vec_dot_for(t));
-  if (!avx2::built() || !cpu_has_avx2()) {
-    std::printf("note: AVX2 four-row kernels not tested (built %d, cpu %d)\n", avx2::built(), cpu_has_avx2());
-    return;
-  }
-  const VecDot4Fn dot4 = avx2::vec_dot4_for(t);
-  const VecDotFn dot = avx2::vec_dot_for(t);
-  if (!dot4) {
-    std::printf("note: no AVX2 four-row kernel for %s\n", dtype_name(t));
-    return;
+  if (const VecDot4Fn d4 = vec_dot4_for(t)) {
+    bool paired = false;
+    for (const Pair& p : pairs) paired |= p.usable && d4 == p.four && vec_dot_for(t) == p.one;
+    EXPECT_TRUE(paired);
   }
   const ActQuant aq = act_quant_for(t);
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> d(-2.f, 2.f);
-  for (int64_t blocks : {1, 2, 7, 8}) {
-    const int64_t K = blocks * (aq == ActQuant::Q8_K ? 256 : 32);
-    const auto w = weight_rows(t, K, 1);
-    const size_t row = act_row_bytes(aq, K);
-    std::vector<uint8_t> xq(row * 4);
-    for (int r = 0; r < 4; ++r) {
-      std::vector<float> x((size_t)K);
-      for (float& v : x) v = d(rng);
-      quantize_act_row(aq, x.data(), xq.data() + r * row, K);
+  for (const Pair& p : pairs) {
+    if (!p.usable || !p.four) {
+      std::printf("note: no %s four-row kernel for %s tested here\n", p.name, dtype_name(t));
+      continue;
     }
-    float out[4];
-    dot4(w.data(), xq.data(), row, K, out);
-    for (int r = 0; r < 4; ++r)
-      EXPECT_EQ(out[r], dot(w.data(), xq.data() + r * row, K)) << "row " << r << ", K " << K;
+    for (int64_t blocks : {1, 2, 3, 5, 7, 8}) {
+      const int64_t K = blocks * (aq == ActQuant::Q8_K ? 256 : 32);
+      const auto w = weight_rows(t, K, 1);
+      const size_t row = act_row_bytes(aq, K);
+      std::vector<uint8_t> xq(row * 4);
+      for (int r = 0; r < 4; ++r) {
+        std::vector<float> x((size_t)K);
+        for (float& v : x) v = d(rng);
+        quantize_act_row(aq, x.data(), xq.data() + r * row, K);
+      }
+      float out[4];
+      p.four(w.data(), xq.data(), row, K, out);
+      for (int r = 0; r < 4; ++r)
+        EXPECT_EQ(out[r], p.one(w.data(), xq.data() + r * row, K)) << p.name << " row " << r << ", K " << K;
+    }
   }
 }
 

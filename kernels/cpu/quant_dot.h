@@ -66,6 +66,7 @@ bool built();
 }
 namespace avx512 {  // AVX-512 F/BW/VL + VNNI
 VecDotFn vec_dot_for(DType weight);
+VecDot4Fn vec_dot4_for(DType weight);
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }

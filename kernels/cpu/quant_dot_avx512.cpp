@@ -65,27 +65,29 @@ inline __m512i dot_u8_i8(__m512i u, __m512i y, uint8_t offset) {
   return _mm512_sub_epi32(p, _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)offset), y));
 }
 
-// Integer lanes 0..7: block b0 against x0; lanes 8..15: b1 against x1.
-inline __m512i isum2(const block_q4_0& b0, const block_q4_0& b1, __m512i y) {
-  return dot_u8_i8(nibbles2(b0.qs, b1.qs), y, 8);
-}
-inline __m512i isum2(const block_q4_1& b0, const block_q4_1& b1, __m512i y) {
-  return dot_u8_i8(nibbles2(b0.qs, b1.qs), y, 0);
-}
-inline __m512i isum2(const block_q5_0& b0, const block_q5_0& b1, __m512i y) {
+// Two blocks' weights as unsigned bytes (lanes 0..31 block b0, 32..63 b1) and the offset
+// to take back out; isum2 then gives integer lanes 0..7 for b0 against x0, 8..15 for b1.
+struct Decoded2 {
+  __m512i u;
+  uint8_t offset;
+};
+inline Decoded2 decode2(const block_q4_0& b0, const block_q4_0& b1) { return {nibbles2(b0.qs, b1.qs), 8}; }
+inline Decoded2 decode2(const block_q4_1& b0, const block_q4_1& b1) { return {nibbles2(b0.qs, b1.qs), 0}; }
+inline Decoded2 decode2(const block_q5_0& b0, const block_q5_0& b1) {
   const __m512i q = nibbles2(b0.qs, b1.qs);
-  return dot_u8_i8(_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), y, 16);
+  return {_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), 16};
 }
-inline __m512i isum2(const block_q5_1& b0, const block_q5_1& b1, __m512i y) {
+inline Decoded2 decode2(const block_q5_1& b0, const block_q5_1& b1) {
   const __m512i q = nibbles2(b0.qs, b1.qs);
-  return dot_u8_i8(_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), y, 0);
+  return {_mm512_mask_add_epi8(q, qh_mask2(b0.qh, b1.qh), q, _mm512_set1_epi8(16)), 0};
 }
-inline __m512i isum2(const block_q8_0& b0, const block_q8_0& b1, __m512i y) {
+inline Decoded2 decode2(const block_q8_0& b0, const block_q8_0& b1) {
   const __m256i a = _mm256_loadu_si256((const __m256i*)b0.qs);
   const __m256i b = _mm256_loadu_si256((const __m256i*)b1.qs);
   const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-  return dot_u8_i8(_mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), y, 0x80);  // q + 128
+  return {_mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), 0x80};  // q + 128
 }
+inline __m512i isum2(const Decoded2& w, __m512i y) { return dot_u8_i8(w.u, y, w.offset); }
 
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
@@ -95,39 +97,68 @@ inline __m128 f16x2(uint16_t a, uint16_t b) {
   return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | (uint32_t)b << 16)));
 }
 
-// Blocks i and j (j == i for an odd tail, with its activation scale zeroed). The weight-min
-// terms m * s of Q4_1/Q5_1 go to lanes 0, 1 of *mins.
-template <class B>
-inline __m512 step2(__m512 acc, __m128* mins, const B* b, const block_q8_act* x, int64_t i, int64_t j, bool pair) {
-  const __m128 dx = _mm_unpacklo_ps(_mm_set_ss(x[i].d), _mm_set_ss(pair ? x[j].d : 0.f));
-  const __m128 d = _mm_mul_ps(f16x2(b[i].d, b[j].d), dx);
-  // Float lanes 0..7 = block i's scale, 8..15 = block j's.
-  const __m512 scales = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-                                              _mm512_castps128_ps512(d));
-  const __m512i s = isum2(b[i], b[j], load_x2(x + i, x + j));
-  if constexpr (kHasMin<B>) {
-    const __m128 xs = _mm_unpacklo_ps(_mm_set_ss(x[i].s), _mm_set_ss(pair ? x[j].s : 0.f));
-    *mins = _mm_fmadd_ps(f16x2(b[i].m, b[j].m), xs, *mins);
+// Blocks i and j (j == i for an odd tail, with its activation scale zeroed) of weight row b
+// against kRows activation rows, each into its own accumulator: the weights are decoded
+// once, and every row sees exactly the operations the one-row kernel applies. The weight-min
+// terms m * s of Q4_1/Q5_1 go to lanes 0, 1 of mins[r].
+template <class B, int kRows>
+inline void step2(__m512* acc, __m128* mins, const B* b, const block_q8_act* const* xs, int64_t i, int64_t j,
+                  bool pair) {
+  const Decoded2 w = decode2(b[i], b[j]);
+  const __m128 dw = f16x2(b[i].d, b[j].d);
+  for (int r = 0; r < kRows; ++r) {
+    const block_q8_act* x = xs[r];
+    const __m128 dx = _mm_unpacklo_ps(_mm_set_ss(x[i].d), _mm_set_ss(pair ? x[j].d : 0.f));
+    const __m128 d = _mm_mul_ps(dw, dx);
+    // Float lanes 0..7 = block i's scale, 8..15 = block j's.
+    const __m512 scales = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                                _mm512_castps128_ps512(d));
+    const __m512i s = isum2(w, load_x2(x + i, x + j));
+    if constexpr (kHasMin<B>) {
+      const __m128 xsum = _mm_unpacklo_ps(_mm_set_ss(x[i].s), _mm_set_ss(pair ? x[j].s : 0.f));
+      mins[r] = _mm_fmadd_ps(f16x2(b[i].m, b[j].m), xsum, mins[r]);
+    }
+    acc[r] = _mm512_fmadd_ps(scales, _mm512_cvtepi32_ps(s), acc[r]);
   }
-  return _mm512_fmadd_ps(scales, _mm512_cvtepi32_ps(s), acc);
+}
+
+// dot of weight row w with kRows activation rows (x, x + stride, ...).
+template <class B, int kRows>
+void dot32_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
+  const auto* b = (const B*)w;
+  const block_q8_act* xs[kRows];
+  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_act*)((const uint8_t*)xv + r * stride);
+  const int64_t nb = K / 32;
+  __m512 acc0[kRows], acc1[kRows];
+  __m128 mins[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc0[r] = acc1[r] = _mm512_setzero_ps();
+    mins[r] = _mm_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 4 <= nb; i += 4) {  // two independent chains
+    step2<B, kRows>(acc0, mins, b, xs, i, i + 1, true);
+    step2<B, kRows>(acc1, mins, b, xs, i + 2, i + 3, true);
+  }
+  for (; i + 2 <= nb; i += 2) step2<B, kRows>(acc0, mins, b, xs, i, i + 1, true);
+  if (i < nb) step2<B, kRows>(acc1, mins, b, xs, i, i, false);
+  for (int r = 0; r < kRows; ++r) {
+    __m512 a0 = acc0[r];
+    if constexpr (kHasMin<B>) a0 = _mm512_add_ps(a0, _mm512_zextps128_ps512(mins[r]));
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, acc1[r]));
+  }
 }
 
 template <class B>
-float dot32(const void* w, const void* xv, int64_t K) {
-  const auto* b = (const B*)w;
-  const auto* x = (const block_q8_act*)xv;
-  const int64_t nb = K / 32;
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m128 mins = _mm_setzero_ps();
-  int64_t i = 0;
-  for (; i + 4 <= nb; i += 4) {  // two independent chains
-    acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
-    acc1 = step2(acc1, &mins, b, x, i + 2, i + 3, true);
-  }
-  for (; i + 2 <= nb; i += 2) acc0 = step2(acc0, &mins, b, x, i, i + 1, true);
-  if (i < nb) acc1 = step2(acc1, &mins, b, x, i, i, false);
-  if constexpr (kHasMin<B>) acc0 = _mm512_add_ps(acc0, _mm512_zextps128_ps512(mins));
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+float dot32(const void* w, const void* x, int64_t K) {
+  float out;
+  dot32_rows<B, 1>(w, x, 0, K, &out);
+  return out;
+}
+
+template <class B>
+void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  dot32_rows<B, 4>(w, x, stride, K, out);
 }
 
 inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16..31 = hi
@@ -280,6 +311,17 @@ const VecF32* vec_f32() {
   return &v;
 }
 
+VecDot4Fn vec_dot4_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot32x4<block_q4_0>;
+    case DType::Q4_1: return dot32x4<block_q4_1>;
+    case DType::Q5_0: return dot32x4<block_q5_0>;
+    case DType::Q5_1: return dot32x4<block_q5_1>;
+    case DType::Q8_0: return dot32x4<block_q8_0>;
+    default: return nullptr;
+  }
+}
+
 VecDotFn vec_dot_for(DType w) {
   switch (w) {
     case DType::Q4_0: return dot32<block_q4_0>;
@@ -300,6 +342,7 @@ VecDotFn vec_dot_for(DType w) {
 namespace osprey::kernels::avx512 {
 bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
+VecDot4Fn vec_dot4_for(DType) { return nullptr; }
 const VecF32* vec_f32() { return nullptr; }
 }  // namespace osprey::kernels::avx512
 

@@ -315,9 +315,13 @@ const VecF32& vec_f32() {
 VecDot4Fn vec_dot4_for(DType w) {
   // A four-row kernel must give each row bit for bit what the one-row kernel gives, or a
   // token's logits would depend on what else is in its batch; so it comes only from the
-  // variant whose one-row kernel is in use for this type. Only AVX2 has them so far.
+  // variant whose one-row kernel is in use for this type.
   const VecDotFn one = vec_dot_for(w);
-  if (one && avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::vec_dot4_for(w);
+  if (!one) return nullptr;
+#if defined(__x86_64__) || defined(__i386__)
+  if (avx512::built() && cpu_has_avx512() && one == avx512::vec_dot_for(w)) return avx512::vec_dot4_for(w);
+  if (avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::vec_dot4_for(w);
+#endif
   return nullptr;
 }
 
