@@ -165,14 +165,22 @@ inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16.
   return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi));
 }
 
-float dot_q4_K(const void* w, const void* xv, int64_t K) {
+// K-quant dot of weight row w with kRows activation rows (x, x + stride, ...): the weights
+// of each super-block are decoded once; every row sees the one-row kernel's exact sequence.
+template <int kRows>
+void dot_q4_K_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
   const auto* b = (const block_q4_K*)w;
-  const auto* x = (const block_q8_K*)xv;
+  const block_q8_K* xs[kRows];
+  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)xv + r * stride);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   // 32-byte chunk c of qs holds sub-block 2c (low nibbles) and 2c+1 (high nibbles).
   const __m512i pick[4] = {words_split(0, 1), words_split(2, 3), words_split(4, 5), words_split(6, 7)};
-  __m512 acc = _mm512_setzero_ps();
-  __m256 macc = _mm256_setzero_ps();
+  __m512 acc[kRows];
+  __m256 macc[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    macc[r] = _mm256_setzero_ps();
+  }
   for (int64_t i = 0; i < K / 256; ++i) {
     // 6-bit scales and mins: bytes 0..3 hold sc[0..3] (+ top bits of sc[4..7]), 4..7 the
     // same for the mins, 8..11 the low 4 bits of sc[4..7] | m[4..7] << 4.
@@ -187,28 +195,34 @@ float dot_q4_K(const void* w, const void* xv, int64_t K) {
     const __m512i scw = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
     const __m128i mv = _mm_cvtsi64_si128((long long)m8);
     const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));  // m0 m0 m1 m1 ...
-    const __m256i bs = _mm256_loadu_si256((const __m256i*)x[i].bsums);
-    macc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(b[i].dmin)), _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, bs)),
-                           macc);
-    __m512i sumi = _mm512_setzero_si512();
+    __m512i c[4], sc[4];
     for (int h = 0; h < 2; ++h) {
       const __m512i q = _mm512_loadu_si512(b[i].qs + 64 * h);  // chunks 2h, 2h+1
       const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-      const __m512i c0 = _mm512_shuffle_i64x2(lo, hi, 0x44);  // sub-blocks 4h, 4h+1
-      const __m512i c1 = _mm512_shuffle_i64x2(lo, hi, 0xEE);  // sub-blocks 4h+2, 4h+3
-      const __m512i y0 = _mm512_loadu_si512(x[i].qs + 128 * h);
-      const __m512i y1 = _mm512_loadu_si512(x[i].qs + 128 * h + 64);
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c0, y0), _mm512_permutexvar_epi16(pick[2 * h], scw));
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c1, y1), _mm512_permutexvar_epi16(pick[2 * h + 1], scw));
+      c[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);      // sub-blocks 4h, 4h+1
+      c[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);  // sub-blocks 4h+2, 4h+3
+      sc[2 * h] = _mm512_permutexvar_epi16(pick[2 * h], scw);
+      sc[2 * h + 1] = _mm512_permutexvar_epi16(pick[2 * h + 1], scw);
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * f16(b[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+    const float dw = f16(b[i].d), dmin = f16(b[i].dmin);
+    for (int r = 0; r < kRows; ++r) {
+      const block_q8_K& x = xs[r][i];
+      const __m256i bs = _mm256_loadu_si256((const __m256i*)x.bsums);
+      macc[r] = _mm256_fmadd_ps(_mm256_set1_ps(x.d * dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, bs)), macc[r]);
+      __m512i sumi = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k)
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(c[k], _mm512_loadu_si512(x.qs + 64 * k)), sc[k]);
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x.d * dw), _mm512_cvtepi32_ps(sumi), acc[r]);
+    }
   }
-  return _mm512_reduce_add_ps(acc) - hsum(macc);
+  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum(macc[r]);
 }
 
-float dot_q6_K(const void* w, const void* xv, int64_t K) {
+template <int kRows>
+void dot_q6_K_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
   const auto* b = (const block_q6_K*)w;
-  const auto* x = (const block_q8_K*)xv;
+  const block_q8_K* xs[kRows];
+  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)xv + r * stride);
   const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(0x30);
   // Where the two high bits of groups 0/1 and 2/3 sit in qh: bits 0-1 / 2-3, 4-5 / 6-7.
   const __m512i shl01 = words_split(4, 2), shr23 = words_split(0, 2);
@@ -219,30 +233,43 @@ float dot_q6_K(const void* w, const void* xv, int64_t K) {
     idx = _mm512_mask_add_epi16(idx, 0xFF00FF00u, idx, _mm512_set1_epi16(1));
     pick[m] = _mm512_mask_add_epi16(idx, 0xFFFF0000u, idx, _mm512_set1_epi16(2));
   }
-  __m512 acc = _mm512_setzero_ps();
+  __m512 acc[kRows];
+  for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t i = 0; i < K / 256; ++i) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b[i].scales));
     const __m512i scw = _mm512_zextsi256_si512(sc16);
-    // Quants are stored + 32: take 32 * sum(scale * bsum) back out at the end.
-    const __m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i*)x[i].bsums));
-    __m512i sumi = _mm512_setzero_si512();
+    __m512i q[4], sc[4];
     for (int h = 0; h < 2; ++h) {
       const __m512i a = _mm512_loadu_si512(b[i].ql + 64 * h);
       const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(b[i].qh + 32 * h)));
-      const __m512i q01 =
-          _mm512_or_si512(_mm512_and_si512(a, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), two_bits));
-      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low4),
-                                          _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), two_bits));
-      const __m512i y01 = _mm512_loadu_si512(x[i].qs + 128 * h);
-      const __m512i y23 = _mm512_loadu_si512(x[i].qs + 128 * h + 64);
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q01, y01), _mm512_permutexvar_epi16(pick[2 * h], scw));
-      sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q23, y23), _mm512_permutexvar_epi16(pick[2 * h + 1], scw));
+      q[2 * h] = _mm512_or_si512(_mm512_and_si512(a, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), two_bits));
+      q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low4),
+                                     _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), two_bits));
+      sc[2 * h] = _mm512_permutexvar_epi16(pick[2 * h], scw);
+      sc[2 * h + 1] = _mm512_permutexvar_epi16(pick[2 * h + 1], scw);
     }
-    sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(offset, 5)));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * f16(b[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+    const float dw = f16(b[i].d);
+    for (int r = 0; r < kRows; ++r) {
+      const block_q8_K& x = xs[r][i];
+      // Quants are stored + 32: take 32 * sum(scale * bsum) back out at the end.
+      const __m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i*)x.bsums));
+      __m512i sumi = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k)
+        sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(q[k], _mm512_loadu_si512(x.qs + 64 * k)), sc[k]);
+      sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(offset, 5)));
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x.d * dw), _mm512_cvtepi32_ps(sumi), acc[r]);
+    }
   }
-  return _mm512_reduce_add_ps(acc);
+  for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
+
+template <void (*Rows)(const void*, const void*, size_t, int64_t, float*)>
+float one_row(const void* w, const void* x, int64_t K) {
+  float out;
+  Rows(w, x, 0, K, &out);
+  return out;
+}
+
 
 inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }  // r < 16
 
@@ -318,6 +345,8 @@ VecDot4Fn vec_dot4_for(DType w) {
     case DType::Q5_0: return dot32x4<block_q5_0>;
     case DType::Q5_1: return dot32x4<block_q5_1>;
     case DType::Q8_0: return dot32x4<block_q8_0>;
+    case DType::Q4_K: return dot_q4_K_rows<4>;
+    case DType::Q6_K: return dot_q6_K_rows<4>;
     default: return nullptr;
   }
 }
@@ -329,8 +358,8 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
-    case DType::Q4_K: return dot_q4_K;
-    case DType::Q6_K: return dot_q6_K;
+    case DType::Q4_K: return one_row<dot_q4_K_rows<1>>;
+    case DType::Q6_K: return one_row<dot_q6_K_rows<1>>;
     default: return nullptr;
   }
 }
