@@ -25,6 +25,8 @@ class Sha256 {
 };
 std::string sha256_hex(std::string_view bytes);
 Result<std::string> sha256_file(const std::string& path);  // hex of a file's bytes
+// Reads a file in 1 MiB chunks, stopping at the first error fn returns.
+Status for_each_chunk(const std::string& path, const std::function<Status(const char*, size_t)>& fn);
 
 // Writes `bytes` to `path` via a temp file in the same directory + fsync + rename.
 // `before_rename`, when set, runs between the synced temp file and the rename; an error

@@ -388,25 +388,7 @@ Status ModelStore::put_blob(std::string_view digest, std::string_view bytes) {
 Status ModelStore::put_blob_file(std::string_view digest, const std::string& path) {
   auto w = begin_blob(digest);
   if (!w.ok()) return w.status();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error("open " + path + ": " + std::strerror(errno));
-  std::vector<char> buf(1 << 20);
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return Status::error("read " + path + ": " + std::strerror(e));
-    }
-    if (n == 0) break;
-    Status st = (*w)->write(buf.data(), static_cast<size_t>(n));
-    if (!st.ok()) {
-      ::close(fd);
-      return st;
-    }
-  }
-  ::close(fd);
+  OSPREY_TRY(detail::for_each_chunk(path, [&](const char* p, size_t n) { return (*w)->write(p, n); }));
   return (*w)->commit();
 }
 

@@ -1,4 +1,5 @@
 // File-system, hashing and GGUF-summary helpers for the store.
+#include <functional>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,10 +50,9 @@ std::string sha256_hex(std::string_view bytes) {
   return h.hex();
 }
 
-Result<std::string> sha256_file(const std::string& path) {
+Status for_each_chunk(const std::string& path, const std::function<Status(const char*, size_t)>& fn) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::error("open " + path + ": " + std::strerror(errno));
-  Sha256 h;
   std::vector<char> buf(1 << 20);
   while (true) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -63,9 +63,22 @@ Result<std::string> sha256_file(const std::string& path) {
       return Status::error("read " + path + ": " + std::strerror(e));
     }
     if (n == 0) break;
-    h.update(buf.data(), static_cast<size_t>(n));
+    Status st = fn(buf.data(), static_cast<size_t>(n));
+    if (!st.ok()) {
+      ::close(fd);
+      return st;
+    }
   }
   ::close(fd);
+  return Status();
+}
+
+Result<std::string> sha256_file(const std::string& path) {
+  Sha256 h;
+  OSPREY_TRY(for_each_chunk(path, [&](const char* p, size_t n) {
+    h.update(p, n);
+    return Status();
+  }));
   return h.hex();
 }
 
