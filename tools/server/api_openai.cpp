@@ -107,6 +107,14 @@ json usage_of(const json& fin) {
   return json{{"prompt_tokens", p}, {"completion_tokens", c}, {"total_tokens", p + c}};
 }
 
+// The closing stream chunk of stream_options.include_usage: no choices, the totals.
+std::string usage_chunk(const json& head, const json& fin) {
+  json u = head;
+  u["choices"] = json::array();
+  u["usage"] = usage_of(fin);
+  return sse(u);
+}
+
 json finish_reason(const json& fin, bool called = false) {
   const std::string r = fin.value("done_reason", "");
   if (r.empty()) return nullptr;
@@ -192,12 +200,7 @@ void chat_completions(const httplib::Request& req, httplib::Response& res, Serve
     }
     if (o.value("done", false)) {
       chunk(json::object(), finish_reason(o, *called));
-      if (include_usage) {
-        json u = head;
-        u["choices"] = json::array();
-        u["usage"] = usage_of(o);
-        out += sse(u);
-      }
+      if (include_usage) out += usage_chunk(head, o);
     }
     return out;
   }, [] { return std::string("data: [DONE]\n\n"); });
@@ -232,12 +235,7 @@ void completions(const httplib::Request& req, httplib::Response& res, ServerStat
     c["choices"] = json::array({json{{"text", o.value("response", "")}, {"index", 0}, {"finish_reason", done ? finish_reason(o) : json()}}});
     if (include_usage) c["usage"] = json{{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
     std::string out = sse(c);
-    if (done && include_usage) {
-      json u = head;
-      u["choices"] = json::array();
-      u["usage"] = usage_of(o);
-      out += sse(u);
-    }
+    if (done && include_usage) out += usage_chunk(head, o);
     return out;
   }, [] { return std::string("data: [DONE]\n\n"); });
 }
