@@ -8,18 +8,51 @@ its own timers around each decode call, logits copy and argmax included), and ll
 through llama-cpp-python (wall clock around `Llama.eval`, which also copies the last
 logits out; its perf counters read zero through these bindings). pp = one batch
 of P random tokens after D tokens of context; tg = N greedy single-token steps after D.
-Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp.
-Needs build/tools/osprey and `pip install llama-cpp-python==0.3.36`.
+Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp, and for
+generation the roofline: read bandwidth measured by build/bench/osprey-membw with the same
+threads, divided by the bytes one token reads (every weight once, except the token embedding
+table, of which one row is read unless the output projection is tied to it, plus the K and
+V cache rows at depth D), and the fraction of that roof each engine reaches.
+Needs build/tools/osprey, build/bench/osprey-membw, the `gguf` package and
+`pip install llama-cpp-python==0.3.36`.
 """
 import argparse, json, os, random, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OSPREY = os.path.join(HERE, "..", "build", "tools", "osprey")
+MEMBW = os.path.join(HERE, "..", "build", "bench", "osprey-membw")
+CACHE_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml type ids, for llama.cpp's type_k / type_v
+CACHE_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}  # per cached element
+
+
+def bytes_per_token(model, depth, cache="f16"):
+    """Bytes of weights and KV cache one generated token reads."""
+    from gguf import GGUFReader
+    r = GGUFReader(model)
+    names = {t.name: int(t.n_bytes) for t in r.tensors}
+    total = sum(names.values())
+    if "output.weight" in names and "token_embd.weight" in names:
+        total -= names["token_embd.weight"]  # only one row of it is gathered
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    def kv(key, default=0):
+        f = r.fields.get(f"{arch}.{key}")
+        return int(f.parts[-1][0]) if f is not None else default
+    n_layer, n_embd, n_head = kv("block_count"), kv("embedding_length"), kv("attention.head_count")
+    n_head_kv = kv("attention.head_count_kv", n_head)
+    head_k = kv("attention.key_length", n_embd // max(1, n_head))
+    head_v = kv("attention.value_length", head_k)
+    return total + int(depth * n_layer * n_head_kv * (head_k + head_v) * CACHE_BYTES[cache])
+
+
+def bandwidth_gbps(threads):
+    out = subprocess.run([MEMBW, "-t", str(threads)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["gbps"]
 
 
 def osprey_once(model, a):
     out = subprocess.run([OSPREY, "bench", "-m", model, "-p", str(a.p), "-n", str(a.n), "-d", str(a.d), "-t",
-                          str(a.t), "-r", "1", "-o", "json"], capture_output=True, text=True, check=True).stdout
+                          str(a.t), "-r", "1", "-o", "json", "-k", a.cache, "-V", a.cache],
+                         capture_output=True, text=True, check=True).stdout
     res = {r["test"].split(" ")[0][:2]: r["avg_ts"] for r in json.loads(out)}
     return res.get("pp", 0.0), res.get("tg", 0.0)
 
@@ -27,8 +60,11 @@ def osprey_once(model, a):
 class LlamaCpp:
     def __init__(self, model, a):
         from llama_cpp import Llama
+        # A quantized V cache needs llama.cpp's flash attention; f16 keeps its default.
+        cache = {} if a.cache == "f16" else {"type_k": CACHE_TYPES[a.cache], "type_v": CACHE_TYPES[a.cache],
+                                             "flash_attn": True}
         self.llm = Llama(model_path=model, n_ctx=a.d + max(a.p, a.n) + 8, n_batch=max(512, a.p), n_ubatch=max(512, a.p),
-                         n_threads=a.t, n_threads_batch=a.t, verbose=False)
+                         n_threads=a.t, n_threads_batch=a.t, verbose=False, **cache)
         self.a = a
         self.vocab = self.llm.n_vocab()
 
@@ -68,10 +104,14 @@ def main():
     ap.add_argument("-d", type=int, default=0)
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("-t", type=int, default=2)
+    ap.add_argument("--cache", choices=sorted(CACHE_TYPES), default="f16", help="K and V cache type, both engines")
     a = ap.parse_args()
     random.seed(0)
-    print(f"threads {a.t}, depth {a.d}, {a.r} interleaved repetitions\n")
-    print("| model | test | osprey t/s | llama.cpp t/s | ratio |\n|---|---|---|---|---|")
+    bw = bandwidth_gbps(a.t)
+    print(f"threads {a.t}, depth {a.d}, KV cache {a.cache}, {a.r} interleaved repetitions, "
+          f"measured read bandwidth {bw:.1f} GB/s\n")
+    print("| model | test | osprey t/s | llama.cpp t/s | ratio | tg roof t/s | osprey % roof | llama.cpp % roof |")
+    print("|---|---|---|---|---|---|---|---|")
     for m in a.models:
         lc = LlamaCpp(m, a)
         lc.once()  # warm-up
@@ -81,10 +121,13 @@ def main():
             p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
             p, t = lc.once(); l_pp.append(p); l_tg.append(t)
         name = os.path.basename(m)
-        d = f" @ d{a.d}" if a.d else ""
+        d = (f" @ d{a.d}" if a.d else "") + (f" kv {a.cache}" if a.cache != "f16" else "")
+        roof = bw * 1e9 / bytes_per_token(m, a.d, a.cache)
         for test, o, l in (("pp%d%s" % (a.p, d), o_pp, l_pp), ("tg%d%s" % (a.n, d), o_tg, l_tg)):
             if statistics.mean(l) > 0 and statistics.mean(o) > 0:
-                print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {statistics.mean(o) / statistics.mean(l):.2f} |")
+                mo, ml = statistics.mean(o), statistics.mean(l)
+                extra = f" {roof:.1f} | {100 * mo / roof:.0f}% | {100 * ml / roof:.0f}% |" if test.startswith("tg") else " | | |"
+                print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {mo / ml:.2f} |{extra}")
         sys.stdout.flush()
         del lc
 

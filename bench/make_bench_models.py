@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Random-weight GGUF models for speed benchmarks (speed does not depend on the values).
 
-  python3 bench/make_bench_models.py [--out DIR] [--shapes tinyllama-1.1b smollm2-135m] [--types f16 q8_0 q4_0]
+  python3 bench/make_bench_models.py [--out DIR] [--shapes tinyllama-1.1b smollm2-135m] [--types f16 q8_0 q4_0 q4_k_m]
 
 Shapes follow real models (TinyLlama 1.1B, SmolLM2 135M) with the llama architecture; the
 tokenizer is copied from the SmolLM2 test model (its vocabulary size replaces the shape's),
-so both Osprey and llama.cpp load the files. Quantization uses the `gguf` package (Q4_K_M
-needs a K-quantizer: `osprey quantize` once issue 6 lands). Output goes to
+so both Osprey and llama.cpp load the files. Quantization uses the `gguf` package; Q4_K_M,
+a mix of K-quants gguf cannot write, comes from the F16 file through `osprey quantize`
+(build/tools/osprey, or $OSPREY_BIN). Output goes to
 $OSPREY_CACHE/bench (default ~/.cache/osprey/bench), never into the repo.
 """
-import argparse, os
+import argparse, os, subprocess
 import numpy as np
 from gguf import GGUFReader, GGUFWriter, GGMLQuantizationType as T
 from gguf.quants import quantize
@@ -81,12 +82,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(CACHE, "bench"))
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES))
-    ap.add_argument("--types", nargs="+", default=["f16", "q8_0", "q4_0"])
+    ap.add_argument("--types", nargs="+", default=["f16", "q8_0", "q4_0", "q4_k_m"])
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(0)
+    osprey = os.environ.get("OSPREY_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build",
+                                                       "tools", "osprey"))
     for s in a.shapes:
         for t in a.types:
+            if t == "q4_k_m":
+                src = os.path.join(a.out, f"{s}-f16.gguf")
+                if not os.path.exists(src):
+                    print(make(s, "f16", a.out, rng), flush=True)
+                dst = os.path.join(a.out, f"{s}-q4_k_m.gguf")
+                subprocess.run([osprey, "quantize", src, dst, "Q4_K_M"], check=True)
+                print(dst, flush=True)
+                continue
             print(make(s, t, a.out, rng), flush=True)
 
 

@@ -105,8 +105,15 @@ Status Executor::run(const ir::Graph& g, std::vector<std::vector<float>>* output
   std::vector<size_t> offset(n, 0);
   std::vector<std::vector<size_t>> frees(n + 1);
   auto bytes = [&](size_t i) { return align_up(std::max<size_t>(nodes[i].nbytes(), 1)); };
+  // Inputs are all uploaded before the run, so each holds its memory from the start, even
+  // one a model adds midway through the graph.
   for (size_t i = 0; i < n; ++i) {
-    if (root[i] == (ir::NodeId)i && nodes[i].op != ir::Op::TENSOR) {
+    if (nodes[i].op != ir::Op::INPUT) continue;
+    offset[i] = alloc.alloc(bytes(i));
+    frees[(size_t)last_use[i]].push_back(i);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (root[i] == (ir::NodeId)i && nodes[i].op != ir::Op::TENSOR && nodes[i].op != ir::Op::INPUT) {
       offset[i] = alloc.alloc(bytes(i));  // before freeing inputs: outputs never overlap inputs
       frees[(size_t)last_use[i]].push_back(i);
     }
@@ -135,7 +142,7 @@ Status Executor::run(const ir::Graph& g, std::vector<std::vector<float>>* output
 
   std::vector<ir::NodeId> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = (ir::NodeId)i;
-  OSPREY_TRY(be->compute(g, order, where));
+  OSPREY_TRY(observer_ ? compute_observed(g, *be, where) : be->compute(g, order, where));
   OSPREY_TRY(be->synchronize());
 
   if (outputs) {
@@ -150,6 +157,31 @@ Status Executor::run(const ir::Graph& g, std::vector<std::vector<float>>* output
     }
   }
   return Status();
+}
+
+// Runs the nodes in segments that end just before each observed matmul, whose input is then
+// still live and can be read back.
+Status Executor::compute_observed(const ir::Graph& g, Backend& be, const std::vector<Placement>& where) {
+  std::vector<ir::NodeId> segment;
+  std::vector<float> x;
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const ir::Node& nd = g.nodes()[i];
+    if (nd.op == ir::Op::MATMUL) {
+      const ir::Node& w = g.node(nd.src[1]);
+      const ir::Node& xs = g.node(nd.src[0]);
+      if (w.op == ir::Op::TENSOR && w.tensor && xs.dtype == DType::F32 && observer_->wants(*w.tensor)) {
+        OSPREY_TRY(be.compute(g, segment, where));
+        OSPREY_TRY(be.synchronize());
+        segment.clear();
+        x.resize((size_t)xs.n_elements());
+        const Placement& p = where[(size_t)nd.src[0]];
+        OSPREY_TRY(be.download(*p.buffer, p.offset, x.data(), x.size() * sizeof(float)));
+        observer_->observe(*w.tensor, x.data(), xs.ne[0], xs.n_rows());
+      }
+    }
+    segment.push_back((ir::NodeId)i);
+  }
+  return be.compute(g, segment, where);
 }
 
 }  // namespace osprey

@@ -40,6 +40,16 @@ std::string StopMatcher::feed(const std::string& text, bool* stopped) {
   return out;
 }
 
+std::shared_ptr<const grammar::Vocab> grammar_vocab(const Tokenizer& tok) {
+  std::vector<std::string> pieces((size_t)tok.n_vocab());
+  std::vector<bool> eog(pieces.size());
+  for (int32_t id = 0; id < tok.n_vocab(); ++id) {
+    pieces[(size_t)id] = tok.token_to_piece(id);
+    eog[(size_t)id] = tok.is_eog(id);
+  }
+  return std::make_shared<const grammar::Vocab>(std::move(pieces), std::move(eog));
+}
+
 Result<GenerateResult> generate(Context& ctx, int32_t seq, const std::vector<int32_t>& prompt,
                                 const GenerateParams& p, const TextCallback& on_text) {
   const Model& m = ctx.model();
@@ -53,6 +63,8 @@ Result<GenerateResult> generate(Context& ctx, int32_t seq, const std::vector<int
   r.n_prompt = (int64_t)prompt.size();
   Sampler sampler(p.sampling);
   for (int32_t t : prompt) sampler.accept(t);
+  std::unique_ptr<grammar::TokenMatcher> constraint;
+  if (p.grammar) constraint = std::make_unique<grammar::TokenMatcher>(p.grammar, grammar_vocab(m.tokenizer()));
 
   std::vector<BatchToken> batch(prompt.size());
   for (size_t i = 0; i < prompt.size(); ++i) batch[i] = {prompt[i], seq, (int32_t)i, i + 1 == prompt.size()};
@@ -69,7 +81,8 @@ Result<GenerateResult> generate(Context& ctx, int32_t seq, const std::vector<int
   r.done_reason = "length";
   while (p.max_tokens < 0 || r.n_generated < p.max_tokens) {
     if (pos >= n_ctx) break;
-    const int32_t tok = sampler.sample(logits.data(), n_vocab);
+    const int32_t tok = sampler.sample(logits.data(), n_vocab, constraint.get());
+    if (constraint && !constraint->accept(tok)) return Status::error("structured output: no token can continue the text");
     if (m.tokenizer().is_eog(tok)) {
       r.done_reason = "stop";
       break;
@@ -79,7 +92,7 @@ Result<GenerateResult> generate(Context& ctx, int32_t seq, const std::vector<int
     ++r.n_generated;
     const std::string text = stops.feed(utf8.push(m.tokenizer().token_to_piece(tok)), &stopped);
     if (!text.empty() && on_text && !on_text(text)) stopped = true;
-    if (stopped) {
+    if (stopped || (constraint && constraint->must_end())) {
       r.done_reason = "stop";
       break;
     }

@@ -2,9 +2,11 @@
 // stop strings, end-of-generation tokens, token limits, timings.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/grammar/token_mask.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 
@@ -14,7 +16,13 @@ struct GenerateParams {
   int32_t max_tokens = -1;  // -1: until the context is full
   std::vector<std::string> stop;
   SamplerParams sampling;
+  // Structured output: only text of this grammar is generated, and generation ends as soon as
+  // the text is complete and nothing may follow.
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
+
+// The token byte strings a grammar constrains (built once per model by its users).
+std::shared_ptr<const grammar::Vocab> grammar_vocab(const Tokenizer& tok);
 
 struct GenerateResult {
   std::string done_reason;  // "stop" (end token or stop string), "length"

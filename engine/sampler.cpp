@@ -5,6 +5,8 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "engine/grammar/token_mask.h"
+
 namespace osprey {
 
 Sampler::Sampler(const SamplerParams& p) : p_(p) {
@@ -31,6 +33,17 @@ void Sampler::apply_penalties(std::vector<Candidate>& c) const {
     l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     l -= (float)n * p_.frequency_penalty + p_.presence_penalty;
   }
+}
+
+int32_t Sampler::sample(const float* logits, int64_t n, grammar::TokenMatcher* constraint) {
+  if (!constraint) return sample(logits, n);
+  const int32_t first = sample(logits, n);
+  if (constraint->allows(first)) return first;
+  masked_.assign(logits, logits + n);
+  // Nothing allowed cannot happen with the grammars we build; the caller's accept() then
+  // rejects the token and reports it, instead of sampling from all -infinity.
+  if (constraint->mask_logits(masked_.data(), n) == 0) return first;
+  return sample(masked_.data(), n);
 }
 
 int32_t Sampler::sample(const float* logits, int64_t n) {

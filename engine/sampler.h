@@ -7,6 +7,9 @@
 #include <vector>
 
 namespace osprey {
+namespace grammar {
+class TokenMatcher;
+}
 
 struct SamplerParams {
   float temperature = 0.8f;
@@ -26,6 +29,10 @@ class Sampler {
   explicit Sampler(const SamplerParams& p);
   // Picks a token from n logits (not modified) given the accepted history.
   int32_t sample(const float* logits, int64_t n);
+  // The same, restricted to the tokens `constraint` allows (structured outputs). The drawn token
+  // is checked first and the full mask computed only if it was rejected: a draw from p, kept
+  // when allowed, else redrawn from p masked, is exactly a draw from p masked.
+  int32_t sample(const float* logits, int64_t n, grammar::TokenMatcher* constraint);
   void accept(int32_t token);
   void reset();
 
@@ -39,6 +46,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::deque<int32_t> history_;
   std::vector<Candidate> cand_;
+  std::vector<float> masked_;
 };
 
 }  // namespace osprey

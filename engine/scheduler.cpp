@@ -66,6 +66,7 @@ struct Runner::Slot {
   std::shared_ptr<Job> job;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<StopMatcher> stops;
+  std::unique_ptr<grammar::TokenMatcher> constraint;  // structured output, if requested
   Utf8StreamDecoder utf8;
   bool prefilled = false;
   int32_t pos = 0, last = 0;
@@ -90,13 +91,28 @@ void Runner::submit(std::shared_ptr<Job> job) {
 
 bool Runner::idle() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return active_ == 0 && waiting_.empty();
+  return active_ == 0 && waiting_.empty() && embedding_ == 0;
+}
+
+Result<std::vector<std::vector<float>>> Runner::embed(const std::vector<std::vector<int32_t>>& seqs) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++embedding_;
+  }
+  Result<std::vector<std::vector<float>>> r = [&]() -> Result<std::vector<std::vector<float>>> {
+    std::lock_guard<std::mutex> lk(compute_mu_);
+    if (!embedder_) embedder_ = std::make_unique<Embedder>(*model_);
+    return embedder_->embed(seqs);
+  }();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (--embedding_ == 0 && active_ == 0 && waiting_.empty()) expires_ = expiry_after(keep_alive_ns_);
+  return r;
 }
 
 SteadyTime Runner::expires() const {
   std::lock_guard<std::mutex> lk(mu_);
   // While requests run the model stays at least keep-alive from now.
-  if (active_ > 0 || !waiting_.empty()) return expiry_after(keep_alive_ns_);
+  if (active_ > 0 || !waiting_.empty() || embedding_ > 0) return expiry_after(keep_alive_ns_);
   return expires_;
 }
 
@@ -107,6 +123,7 @@ void Runner::loop() {
   std::vector<BatchToken> batch;
   std::vector<float> logits;
   std::vector<int> row_slot;  // which slot each logits row belongs to
+  std::shared_ptr<const grammar::Vocab> vocab;  // for structured outputs, built on first use
 
   auto finish = [&](Slot& s, const std::string& reason, const std::string& error) {
     if (error.empty()) {
@@ -146,6 +163,10 @@ void Runner::loop() {
         s.sampler = std::make_unique<Sampler>(s.job->gen.sampling);
         for (int32_t t : s.job->prompt) s.sampler->accept(t);
         s.stops = std::make_unique<StopMatcher>(s.job->gen.stop);
+        if (s.job->gen.grammar) {
+          if (!vocab) vocab = grammar_vocab(tok);
+          s.constraint = std::make_unique<grammar::TokenMatcher>(s.job->gen.grammar, vocab);
+        }
         ++active_;
       }
     }
@@ -176,7 +197,11 @@ void Runner::loop() {
       row_slot.push_back((int)i);
     }
     if (batch.empty()) continue;
-    const Status st = ctx_->decode(batch, &logits);
+    Status st;
+    {
+      std::lock_guard<std::mutex> compute(compute_mu_);
+      st = ctx_->decode(batch, &logits);
+    }
     if (!st.ok()) {
       for (int i : row_slot) finish(slots[(size_t)i], "", st.message());
       continue;
@@ -194,7 +219,11 @@ void Runner::loop() {
         finish(s, "length", "");
         continue;
       }
-      const int32_t id = s.sampler->sample(logits.data() + row * (size_t)n_vocab, n_vocab);
+      const int32_t id = s.sampler->sample(logits.data() + row * (size_t)n_vocab, n_vocab, s.constraint.get());
+      if (s.constraint && !s.constraint->accept(id)) {
+        finish(s, "", "structured output: no token can continue the text");
+        continue;
+      }
       if (tok.is_eog(id)) {
         finish(s, "stop", "");
         continue;
@@ -208,6 +237,8 @@ void Runner::loop() {
         s.utf8.reset();
         s.stops->flush();
         finish(s, "stop", "");
+      } else if (s.constraint && s.constraint->must_end()) {
+        finish(s, "stop", "");  // the value is complete: end-of-generation is the only choice
       } else if ((p.max_tokens > 0 && r.n_generated >= p.max_tokens) || s.pos >= n_ctx_) {
         finish(s, "length", "");
       } else {
@@ -312,8 +343,11 @@ std::shared_ptr<Runner> Scheduler::acquire(const LoadRequest& req, SchedError* w
     auto it = runners_.find(req.name);
     if (it != runners_.end()) {
       std::shared_ptr<Runner> r = it->second;
-      // A different context length needs a reload, but never under running requests.
-      if (r->n_ctx() == req.n_ctx || !r->idle()) {
+      // A different context length or cache type needs a reload, but never under running
+      // requests (those are served with what is loaded).
+      const bool same = r->n_ctx_requested_ == req.n_ctx && r->k_type_ == req.k_type.value_or(o_.k_type) &&
+                        r->v_type_ == req.v_type.value_or(o_.v_type);
+      if (same || !r->idle()) {
         touch(*r, req.keep_alive_ns);
         *load_ns = now_ns() - t0;
         return r;
@@ -372,12 +406,15 @@ std::shared_ptr<Runner> Scheduler::acquire(const LoadRequest& req, SchedError* w
   }
   r->model_ = std::move(m).value();
   const HParams& hp = r->model_->hparams();
+  r->n_ctx_requested_ = req.n_ctx;
   r->n_ctx_ = std::max<int64_t>(4, hp.n_ctx_train > 0 ? std::min(req.n_ctx, hp.n_ctx_train) : req.n_ctx);
+  r->k_type_ = req.k_type.value_or(o_.k_type);
+  r->v_type_ = req.v_type.value_or(o_.v_type);
   r->n_parallel_ = o_.n_parallel;
-  // f16 K and V for every layer, slot and position.
+  // K and V of the cache types for every layer, slot and position.
   const size_t kv = (size_t)hp.n_layer * (size_t)r->n_ctx_ * (size_t)r->n_parallel_ * (size_t)hp.n_head_kv *
-                    (size_t)(std::max<int64_t>(0, dtype_row_bytes(o_.k_type, hp.head_dim_k)) +
-                             std::max<int64_t>(0, dtype_row_bytes(o_.v_type, hp.head_dim_v)));
+                    (size_t)(std::max<int64_t>(0, dtype_row_bytes(r->k_type_, hp.head_dim_k)) +
+                             std::max<int64_t>(0, dtype_row_bytes(r->v_type_, hp.head_dim_v)));
   const size_t avail2 = available_memory();
   if (avail2 && kv > avail2) {
     *why = SchedError::NO_MEMORY;
@@ -390,8 +427,8 @@ std::shared_ptr<Runner> Scheduler::acquire(const LoadRequest& req, SchedError* w
   cp.n_ctx = r->n_ctx_;
   cp.n_seq = r->n_parallel_;
   cp.n_batch = o_.n_batch;
-  cp.k_type = o_.k_type;
-  cp.v_type = o_.v_type;
+  cp.k_type = r->k_type_;
+  cp.v_type = r->v_type_;
   auto ctx = Context::create(*r->model_, cp);
   if (!ctx) {
     *why = SchedError::LOAD;

@@ -11,11 +11,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/embed.h"
 #include "engine/generate.h"
 #include "engine/model/model.h"
 #include "engine/session.h"
@@ -63,9 +65,14 @@ class Runner {
   const std::string& name() const { return name_; }
   const Model& model() const { return *model_; }
   int64_t n_ctx() const { return n_ctx_; }
+  DType k_type() const { return k_type_; }
+  DType v_type() const { return v_type_; }
   size_t bytes() const { return bytes_; }
   // Queues a job; it starts when a slot is free.
   void submit(std::shared_ptr<Job> job);
+  // Embeds token sequences in one forward pass (see engine/embed.h), taking turns with the
+  // decode loop; the model counts as busy meanwhile.
+  Result<std::vector<std::vector<float>>> embed(const std::vector<std::vector<int32_t>>& seqs);
   bool idle() const;
   SteadyTime expires() const;
   int64_t keep_alive_ns() const { return keep_alive_ns_; }
@@ -79,7 +86,12 @@ class Runner {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Embedder> embedder_;  // made on first use
+  std::mutex compute_mu_;               // one graph run at a time on backend_
+  int embedding_ = 0;                   // embed() calls in progress (under mu_)
   int64_t n_ctx_ = 0, n_parallel_ = 1;
+  int64_t n_ctx_requested_ = 0;  // before clamping to the training context: what reuse compares
+  DType k_type_ = DType::F16, v_type_ = DType::F16;
   size_t bytes_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -108,6 +120,8 @@ struct LoadRequest {
   std::string path;  // GGUF file
   int64_t n_ctx = 4096;
   int64_t keep_alive_ns = 5LL * 60 * 1000000000;  // < 0: forever
+  // KV cache types for this request; unset: the scheduler's (from the environment).
+  std::optional<DType> k_type, v_type;
 };
 
 // Why acquire failed, so the server can pick the status code.

@@ -27,6 +27,8 @@ Result<std::unique_ptr<Context>> Context::create(const Model& m, ContextParams p
 Status Context::decode(const std::vector<BatchToken>& batch, std::vector<float>* logits, const float* embeddings) {
   if (logits) logits->clear();
   const HParams& hp = m_.hparams();
+  // Encoders (BERT) end in hidden states, not logits; they embed through engine/embed.h.
+  if (!hp.causal) return Status::error("this is an embedding model: it has no language-model head to generate text with");
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchToken& t = batch[i];
     if (t.seq < 0 || t.seq >= p_.n_seq)

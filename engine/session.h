@@ -31,6 +31,8 @@ class Context {
   static Result<std::unique_ptr<Context>> create(const Model& m, ContextParams p, std::vector<Backend*> backends = {});
   const Model& model() const { return m_; }
   const ContextParams& params() const { return p_; }
+  // Optional; the observer must outlive the decode calls it watches.
+  void set_matmul_observer(MatmulObserver* o) { exec_.set_matmul_observer(o); }
   // Runs the batch. `embeddings`, if given, holds n_embd floats per token and replaces the
   // token lookup (image features, say). `logits` receives n_vocab floats for each token
   // with logits=true, in batch order.

@@ -6,11 +6,6 @@
 //
 // Everything read from the file is untrusted: each count is checked against the bytes left
 // before anything is allocated for it, and all size arithmetic is overflow-checked.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -23,6 +18,7 @@
 #include <unordered_set>
 
 #include "formats/gguf.h"
+#include "formats/mapped_file.h"
 
 static_assert(std::endian::native == std::endian::little, "GGUF I/O assumes a little-endian host");
 
@@ -450,42 +446,11 @@ Result<std::unique_ptr<File>> File::parse(const uint8_t* data, size_t size, cons
 }
 
 Result<std::unique_ptr<File>> File::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::error(path + ": cannot open: " + std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return Status::error(path + ": cannot stat: " + std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::error(path + ": not a regular file");
-  }
-  const size_t size = (size_t)st.st_size;
-  if (size == 0) {
-    ::close(fd);
-    return Status::error(path + ": file is empty");
-  }
-  // MAP_PRIVATE + PROT_READ: tensor data is used in place, never copied, and a later change
-  // to the file by someone else cannot be written back through us.
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_errno = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) return Status::error(path + ": mmap failed: " + std::strerror(map_errno));
-
-  Result<std::unique_ptr<File>> r = parse(static_cast<const uint8_t*>(map), size, path);
-  if (!r.ok()) {
-    ::munmap(map, size);
-    return r;
-  }
-  r.value()->map_ = map;
-  return r;
+  return parse_mapped<File>(path, [](const uint8_t* d, size_t n, const std::string& name) { return parse(d, n, name); },
+                            [](File& f, void* map) { f.map_ = map; });
 }
 
-File::~File() {
-  if (map_) ::munmap(map_, size_);
-}
+File::~File() { unmap_file(MappedFile{map_, base_, size_}); }
 
 const Value* File::find(std::string_view key) const {
   for (const KeyValue& kv : kv_)

@@ -1,11 +1,14 @@
-// GGUF writer. Output goes to `path + ".tmp"` and is renamed over `path` only after every
+// GGUF writer. Output goes to `path + ".tmp.<pid>"` and is renamed over `path` only after every
 // byte was written and flushed, so a crash or a full disk never leaves a half-written model
-// under the real name.
+// under the real name, and two processes writing the same path (two conversions of one
+// checkpoint into the cache) never write into one temporary file.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <unordered_set>
+
+#include <unistd.h>
 
 #include "formats/gguf.h"
 
@@ -196,7 +199,7 @@ Status Writer::write(const std::string& path) const {
   }
   out.buf.resize(align_up(out.buf.size(), alignment_), 0);
 
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = path + ".tmp." + std::to_string((long long)::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return Status::error(tmp + ": cannot create: " + std::strerror(errno));
   Status st = write_all(f, out.buf.data(), out.buf.size(), tmp);

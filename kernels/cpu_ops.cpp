@@ -55,9 +55,24 @@ bool get_rows(DType t, const void* table, int64_t K, int64_t V, const int32_t* i
   return true;
 }
 
+// Weight rows [n0, n1) against all M activation rows through a register-tiled kernel, a panel
+// of activation rows at a time: the panel stays in L2 while the rows stream past.
+static void gemm_panels(GemmFn gemm, const void* w, size_t w_row, int64_t n0, int64_t n1, const void* x,
+                        size_t x_row, int64_t M, int64_t K, int64_t N, float* y) {
+  const int64_t mb = std::max<int64_t>(8, (int64_t)((256u << 10) / std::max<size_t>(x_row, 1)));
+  for (int64_t m0 = 0; m0 < M; m0 += mb)
+    gemm((const uint8_t*)w + (size_t)n0 * w_row, w_row, n1 - n0, (const uint8_t*)x + (size_t)m0 * x_row, x_row,
+         std::min(mb, M - m0), K, y + m0 * N + n0, N);
+}
+
 bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, int64_t N,
             float* y, float* scratch) {
   if (dtype_row_bytes(wt, K) < 0) return false;
+  if (wt == DType::F16 && M > 1 && n1 > n0)  // f32 activations: only F16 has a tile for those
+    if (const GemmFn g = gemm_for(wt)) {
+      gemm_panels(g, w, (size_t)dtype_row_bytes(wt, K), n0, n1, x, (size_t)K * 4, M, K, N, y);
+      return true;
+    }
   if (wt == DType::F16 && M == 1) {  // one token: convert on the fly instead of a second pass
     for (int64_t n = n0; n < n1; ++n) y[n] = vf().dot_f16((const uint16_t*)w + n * K, x, K);
     return true;
@@ -73,6 +88,8 @@ bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64
 void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
                       QuantDotFn dot, QuantDot4Fn dot4, int64_t n0, int64_t n1, int64_t N, float* y) {
   const size_t wrow = (size_t)dtype_row_bytes(wt, K);
+  if (M > 1 && n1 > n0)
+    if (const GemmFn g = gemm_for(wt)) return gemm_panels(g, w, wrow, n0, n1, xq, xq_row_bytes, M, K, N, y);
   // Blocks of activation rows that stay in L1 while a block of weight rows streams past.
   const int64_t mb = std::max<int64_t>(1, (int64_t)(16384 / std::max<size_t>(xq_row_bytes, 1)));
   constexpr int64_t nb = 16;
@@ -123,6 +140,19 @@ void rms_norm(const float* x, int64_t K, int64_t r0, int64_t r1, float eps, floa
   }
 }
 
+void layer_norm(const float* x, int64_t K, int64_t r0, int64_t r1, float eps, float* y) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * K;
+    float* yr = y + r * K;
+    float sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += xr[k];
+    const float mean = sum / (float)K;
+    for (int64_t k = 0; k < K; ++k) yr[k] = xr[k] - mean;
+    const float inv = 1.0f / std::sqrt(dot_f32(yr, yr, K) / (float)K + eps);
+    scale_inplace(inv, yr, K);
+  }
+}
+
 void rope(const RopeArgs& a, int64_t r0, int64_t r1) {
   const int64_t half = a.n_rot / 2;
   const float theta_scale = std::pow(a.freq_base, -2.0f / (float)a.n_rot);
@@ -149,6 +179,9 @@ void silu(const float* x, int64_t i0, int64_t i1, float* y) {
 }
 void gelu(const float* x, int64_t i0, int64_t i1, float* y) {
   for (int64_t i = i0; i < i1; ++i) y[i] = gelu_f(x[i]);
+}
+void gelu_erf(const float* x, int64_t i0, int64_t i1, float* y) {
+  for (int64_t i = i0; i < i1; ++i) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
 }
 void swiglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y) {
   for (int64_t i = i0; i < i1; ++i) y[i] = silu_f(g[i]) * u[i];
@@ -177,61 +210,6 @@ bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const f
     const int64_t cell = (int64_t)meta[2 * tok] + meta[2 * tok + 1];
     if (meta[2 * tok] < 0 || meta[2 * tok + 1] < 0 || cell >= cells) return false;
     if (!quantize_row(t, x + r * D, (uint8_t*)cache + (cell * H + h) * rb, D)) return false;
-  }
-  return true;
-}
-
-int64_t attention_scratch_floats(const AttentionArgs& a) {
-  const int64_t group = a.Hq / a.Hkv;
-  const int64_t span = a.window > 0 ? std::min(a.window, a.cells_per_seq) : a.cells_per_seq;
-  return a.D + a.Dv + group * (a.Dv + span);
-}
-
-bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch) {
-  // One unit of work is (token, kv head): the query heads sharing that kv head (GQA) are
-  // done together, so each cached key and value row is converted to f32 once for all of
-  // them. Two passes (scores, then the weighted sum of values) avoid rescaling.
-  const int64_t group = a.Hq / a.Hkv;
-  const int64_t span = a.window > 0 ? std::min(a.window, a.cells_per_seq) : a.cells_per_seq;
-  float* ktmp = scratch;
-  float* vtmp = ktmp + a.D;
-  float* acc = vtmp + a.Dv;          // [group][Dv]
-  float* score = acc + group * a.Dv;  // [group][span]
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t t = r / a.Hkv, hk = r % a.Hkv;
-    const int64_t base = a.meta[2 * t], pos = a.meta[2 * t + 1];
-    if (base < 0 || pos < 0 || pos >= a.cells_per_seq || base + pos >= a.n_cells) return false;
-    const int64_t lo = a.window > 0 ? std::max<int64_t>(0, pos - a.window + 1) : 0;
-    const int64_t n = pos - lo + 1;
-    const float* q = a.q + (t * a.Hq + hk * group) * a.D;
-    for (int64_t j = 0; j < n; ++j) {
-      const float* k = row_f32(a.k_type, a.k, (base + lo + j) * a.Hkv + hk, a.D, ktmp);
-      if (!k) return false;
-      for (int64_t g = 0; g < group; ++g) {
-        float sc = dot_f32(q + g * a.D, k, a.D) * a.scale;
-        if (a.softcap > 0) sc = a.softcap * std::tanh(sc / a.softcap);
-        score[g * span + j] = sc;
-      }
-    }
-    float inv_sum[64];
-    if (group > 64) return false;  // more query heads per kv head than any model has
-    for (int64_t g = 0; g < group; ++g) {
-      float* sg = score + g * span;
-      float mx = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sg[j]);
-      for (int64_t j = 0; j < n; ++j) sum += (sg[j] = std::exp(sg[j] - mx));
-      inv_sum[g] = 1.0f / sum;
-    }
-    std::memset(acc, 0, (size_t)(group * a.Dv) * 4);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* v = row_f32(a.v_type, a.v, (base + lo + j) * a.Hkv + hk, a.Dv, vtmp);
-      if (!v) return false;
-      for (int64_t g = 0; g < group; ++g) axpy(score[g * span + j], v, acc + g * a.Dv, a.Dv);
-    }
-    for (int64_t g = 0; g < group; ++g) {
-      float* o = a.out + (t * a.Hq + hk * group + g) * a.Dv;
-      for (int64_t i = 0; i < a.Dv; ++i) o[i] = acc[g * a.Dv + i] * inv_sum[g];
-    }
   }
   return true;
 }

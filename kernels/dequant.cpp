@@ -16,20 +16,12 @@
 #include <cstring>
 
 #include "kernels/base/fp16.h"
+#include "kernels/block_io.h"
+#include "kernels/dequant_iq.h"
 #include "kernels/quant_blocks.h"
 
 namespace osprey::kernels {
 namespace {
-
-// Blocks are copied out of the source before use: tensor data in a GGUF is only guaranteed
-// byte-aligned relative to a block, and reading a uint16_t/float field through a misaligned
-// struct pointer is undefined behaviour.
-template <class Block>
-Block load_block(const void* src, int64_t i) {
-  Block b;
-  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * (int64_t)sizeof(Block), sizeof(Block));
-  return b;
-}
 
 float h2f(uint16_t h) { return f16_to_f32(h); }
 
@@ -228,8 +220,7 @@ void dq_q8_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                     1,    13,   25,  38,  53,  69,  89,  113};
+const int8_t* const kIQ4NLValues = osprey_iq4nl_values;
 
 void dq_iq4_nl(const void* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += OSPREY_QK4_NL) {
@@ -337,6 +328,13 @@ DequantFn lookup(DType t, bool* per_element) {
     case DType::Q5_K: return dq_q5_k;
     case DType::Q6_K: return dq_q6_k;
     case DType::Q8_K: return dq_q8_k;
+    case DType::IQ2_XXS: return dq_iq2_xxs;
+    case DType::IQ2_XS: return dq_iq2_xs;
+    case DType::IQ2_S: return dq_iq2_s;
+    case DType::IQ3_XXS: return dq_iq3_xxs;
+    case DType::IQ3_S: return dq_iq3_s;
+    case DType::IQ1_S: return dq_iq1_s;
+    case DType::IQ1_M: return dq_iq1_m;
     case DType::IQ4_NL: return dq_iq4_nl;
     case DType::IQ4_XS: return dq_iq4_xs;
     case DType::TQ1_0: return dq_tq1_0;
@@ -360,59 +358,6 @@ bool dequantize_row(DType t, const void* src, float* dst, int64_t n) {
   if (!fn || !tr || n < 0 || n % tr->block_elems != 0) return false;
   fn(src, dst, per_element ? n : n / tr->block_elems);
   return true;
-}
-
-void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
-  uint8_t* out = static_cast<uint8_t*>(dst);
-  for (int64_t i = 0; i < n / OSPREY_QK8_0; ++i, x += OSPREY_QK8_0) {
-    float amax = 0.0f;
-    for (int j = 0; j < OSPREY_QK8_0; ++j) amax = std::fmax(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    block_q8_0 b;
-    b.d = f32_to_f16(d);
-    // roundf rounds half away from zero, as gguf-py's np_roundf and ggml's reference do.
-    for (int j = 0; j < OSPREY_QK8_0; ++j) b.qs[j] = (int8_t)std::roundf(x[j] * id);
-    std::memcpy(out + i * (int64_t)sizeof(block_q8_0), &b, sizeof b);
-  }
-}
-
-void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
-  uint8_t* out = static_cast<uint8_t*>(dst);
-  for (int64_t i = 0; i < n / OSPREY_QK4_0; ++i, x += OSPREY_QK4_0) {
-    // The scale maps the signed value of largest magnitude to -8, so that value is exact
-    // and the rest spread over -8..7.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < OSPREY_QK4_0; ++j)
-      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
-    const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    block_q4_0 b;
-    b.d = f32_to_f16(d);
-    for (int j = 0; j < OSPREY_QK4_0 / 2; ++j) {
-      const int lo = std::min(15, (int)(x[j] * id + 8.5f));
-      const int hi = std::min(15, (int)(x[j + OSPREY_QK4_0 / 2] * id + 8.5f));
-      b.qs[j] = (uint8_t)(lo | (hi << 4));
-    }
-    std::memcpy(out + i * (int64_t)sizeof(block_q4_0), &b, sizeof b);
-  }
-}
-
-bool has_quantizer(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
-}
-
-bool quantize_row(DType t, const float* x, void* dst, int64_t n) {
-  const DTypeTraits* tr = dtype_traits(t);
-  if (!tr || n % tr->block_elems != 0) return false;
-  switch (t) {
-    case DType::F32: std::memcpy(dst, x, (size_t)n * 4); return true;
-    case DType::F16: for (int64_t i = 0; i < n; ++i) ((uint16_t*)dst)[i] = f32_to_f16(x[i]); return true;
-    case DType::BF16: for (int64_t i = 0; i < n; ++i) ((uint16_t*)dst)[i] = f32_to_bf16(x[i]); return true;
-    case DType::Q8_0: quantize_row_q8_0(x, dst, n); return true;
-    case DType::Q4_0: quantize_row_q4_0(x, dst, n); return true;
-    default: return false;
-  }
 }
 
 }  // namespace osprey::kernels

@@ -43,9 +43,11 @@ void add(const float* a, const float* b, int64_t K, int64_t R, int64_t Rb, float
 void mul(const float* a, const float* b, int64_t K, int64_t R, int64_t Rb, float* y);
 void scale(const float* a, int64_t n, float s, float* y);
 void rms_norm(const float* x, int64_t K, int64_t R, float eps, float* y);
+void layer_norm(const float* x, int64_t K, int64_t R, float eps, float* y);
 void rope(const RopeArgs& a);
 void silu(const float* x, int64_t n, float* y);
 void gelu(const float* x, int64_t n, float* y);
+void gelu_erf(const float* x, int64_t n, float* y);
 void swiglu(const float* g, const float* u, int64_t n, float* y);
 void geglu(const float* g, const float* u, int64_t n, float* y);
 void softmax(const float* x, int64_t K, int64_t R, float scale, float* y);
@@ -70,17 +72,24 @@ void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int6
 void mul(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y);
 void scale(const float* a, int64_t i0, int64_t i1, float s, float* y);
 void rms_norm(const float* x, int64_t K, int64_t r0, int64_t r1, float eps, float* y);
+void layer_norm(const float* x, int64_t K, int64_t r0, int64_t r1, float eps, float* y);
 void rope(const RopeArgs& a, int64_t r0, int64_t r1);  // rows of [D, H*T]
 void silu(const float* x, int64_t i0, int64_t i1, float* y);
 void gelu(const float* x, int64_t i0, int64_t i1, float* y);
+void gelu_erf(const float* x, int64_t i0, int64_t i1, float* y);
 void swiglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y);
 void geglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y);
 void softmax(const float* x, int64_t K, int64_t r0, int64_t r1, float scale, float* y);
 bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const float* x, int64_t r0, int64_t r1,
               const int32_t* meta);  // rows of x: [D, H*T]
-// [r0, r1) ranges over (token, kv head) pairs: t * Hkv + hk.
-bool attention(const AttentionArgs& a, int64_t r0, int64_t r1, float* scratch);
-int64_t attention_scratch_floats(const AttentionArgs& a);
+// Attention (cpu_attention.cpp) over work units (token, kv head, chunk of the kv range),
+// u = (t * Hkv + hk) * n_chunks + c. One chunk writes a.out; more write per-head partial
+// results (attention_partial_floats of them) that attention_merge combines into a.out.
+int64_t attention_chunks(const AttentionArgs& a, int n_threads);
+int64_t attention_scratch_floats(const AttentionArgs& a);  // per thread
+int64_t attention_partial_floats(const AttentionArgs& a, int64_t n_chunks);
+bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1, float* scratch, float* partials);
+void attention_merge(const AttentionArgs& a, int64_t n_chunks, const float* partials);
 }  // namespace cpu
 
 }  // namespace osprey::kernels

@@ -147,6 +147,10 @@ typedef struct {
 } block_iq4_nl;
 OSPREY_BLOCK_ASSERT(block_iq4_nl, 18);
 
+/* IQ4_NL / IQ4_XS levels, ascending (denser near zero, where most weights sit). */
+static const int8_t osprey_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                1,    13,   25,  38,  53,  69,  89,  113};
+
 /* 8 sub-blocks of 32 with 6-bit scales (offset 32): low 4 bits in scales_l, high 2 in scales_h. */
 typedef struct {
   uint16_t d;
@@ -155,6 +159,61 @@ typedef struct {
   uint8_t qs[OSPREY_QK_K / 2];
 } block_iq4_xs;
 OSPREY_BLOCK_ASSERT(block_iq4_xs, 136);
+
+/* IQ1/IQ2/IQ3: indices into fixed lattice codebooks (kernels/iq_grids.h) plus signs and small
+ * group scales. Layouts as in ggml; see kernels/dequant_iq.cpp for how each field decodes. */
+typedef struct {
+  uint16_t d;
+  uint16_t qs[OSPREY_QK_K / 8]; /* per 32 elements: 4 grid bytes, then 4x7 sign bits + 4-bit scale */
+} block_iq2_xxs;
+OSPREY_BLOCK_ASSERT(block_iq2_xxs, 66);
+
+typedef struct {
+  uint16_t d;
+  uint16_t qs[OSPREY_QK_K / 8]; /* 9-bit grid index + 7-bit sign index per 8 elements */
+  uint8_t scales[OSPREY_QK_K / 32];
+} block_iq2_xs;
+OSPREY_BLOCK_ASSERT(block_iq2_xs, 74);
+
+typedef struct {
+  uint16_t d;
+  uint8_t qs[OSPREY_QK_K / 4]; /* 32 grid index bytes, then 32 sign bytes */
+  uint8_t qh[OSPREY_QK_K / 32];
+  uint8_t scales[OSPREY_QK_K / 32];
+} block_iq2_s;
+OSPREY_BLOCK_ASSERT(block_iq2_s, 82);
+
+typedef struct {
+  uint16_t d;
+  uint8_t qs[3 * OSPREY_QK_K / 8]; /* 64 grid bytes, then 8 x (4x7 sign bits + 4-bit scale) */
+} block_iq3_xxs;
+OSPREY_BLOCK_ASSERT(block_iq3_xxs, 98);
+
+typedef struct {
+  uint16_t d;
+  uint8_t qs[OSPREY_QK_K / 4];
+  uint8_t qh[OSPREY_QK_K / 32];
+  uint8_t signs[OSPREY_QK_K / 8];
+  uint8_t scales[OSPREY_QK_K / 64];
+} block_iq3_s;
+OSPREY_BLOCK_ASSERT(block_iq3_s, 110);
+
+typedef struct {
+  uint16_t d;
+  uint8_t qs[OSPREY_QK_K / 8];
+  uint16_t qh[OSPREY_QK_K / 32];
+} block_iq1_s;
+OSPREY_BLOCK_ASSERT(block_iq1_s, 50);
+
+typedef struct {
+  uint8_t qs[OSPREY_QK_K / 8];
+  uint8_t qh[OSPREY_QK_K / 16];
+  uint8_t scales[OSPREY_QK_K / 32]; /* 3-bit group scales; the f16 super-scale in the top nibbles */
+} block_iq1_m;
+OSPREY_BLOCK_ASSERT(block_iq1_m, 56);
+
+/* IQ1_S / IQ1_M: every grid value is shifted by +-1/8 (the sign per group of 8 or 16). */
+#define OSPREY_IQ1_DELTA 0.125f
 
 /* Ternary, base-3 packed: 5 trits per byte in qs, 4 per byte in qh. */
 typedef struct {

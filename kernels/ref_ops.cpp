@@ -70,6 +70,17 @@ void rms_norm(const float* x, int64_t K, int64_t R, float eps, float* y) {
   }
 }
 
+void layer_norm(const float* x, int64_t K, int64_t R, float eps, float* y) {
+  for (int64_t r = 0; r < R; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t k = 0; k < K; ++k) mean += x[r * K + k];
+    mean /= (double)K;
+    for (int64_t k = 0; k < K; ++k) var += (x[r * K + k] - mean) * (x[r * K + k] - mean);
+    const double inv = 1.0 / std::sqrt(var / (double)K + eps);
+    for (int64_t k = 0; k < K; ++k) y[r * K + k] = (float)((x[r * K + k] - mean) * inv);
+  }
+}
+
 void rope(const RopeArgs& a) {
   const int64_t half = a.n_rot / 2;
   for (int64_t t = 0; t < a.T; ++t) {
@@ -95,6 +106,9 @@ void silu(const float* x, int64_t n, float* y) {
 }
 void gelu(const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = (float)gelu_d(x[i]);
+}
+void gelu_erf(const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (float)(0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0))));
 }
 void swiglu(const float* g, const float* u, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = (float)(silu_d(g[i]) * u[i]);

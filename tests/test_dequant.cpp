@@ -81,7 +81,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::Q3_K, "q3_k.gguf"}, Case{DType::Q4_K, "q4_k.gguf"},
                       Case{DType::Q5_K, "q5_k.gguf"}, Case{DType::Q6_K, "q6_k.gguf"},
                       Case{DType::Q8_K, "q8_k.gguf"}, Case{DType::IQ4_NL, "iq4_nl.gguf"},
-                      Case{DType::IQ4_XS, "iq4_xs.gguf"}, Case{DType::TQ1_0, "tq1_0.gguf"},
+                      Case{DType::IQ4_XS, "iq4_xs.gguf"}, Case{DType::IQ2_XXS, "iq2_xxs.gguf"},
+                      Case{DType::IQ2_XS, "iq2_xs.gguf"}, Case{DType::IQ2_S, "iq2_s.gguf"},
+                      Case{DType::IQ3_XXS, "iq3_xxs.gguf"}, Case{DType::IQ3_S, "iq3_s.gguf"},
+                      Case{DType::IQ1_S, "iq1_s.gguf"}, Case{DType::IQ1_M, "iq1_m.gguf"},
+                      Case{DType::TQ1_0, "tq1_0.gguf"},
                       Case{DType::TQ2_0, "tq2_0.gguf"}, Case{DType::MXFP4, "mxfp4.gguf"}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(osprey::dtype_name(info.param.type)); });
 
@@ -91,8 +95,8 @@ TEST(Dequant, RejectsPartialBlocksAndUnsupportedTypes) {
   EXPECT_FALSE(kernels::dequantize_row(DType::Q4_0, src.data(), dst.data(), 33));
   EXPECT_FALSE(kernels::dequantize_row(DType::Q4_K, src.data(), dst.data(), 32));
   EXPECT_FALSE(kernels::dequantize_row(DType::Q4_0, src.data(), dst.data(), -32));
-  EXPECT_FALSE(kernels::has_dequantizer(DType::IQ2_XXS));
-  EXPECT_FALSE(kernels::dequantize_row(DType::IQ2_XXS, src.data(), dst.data(), 256));
+  EXPECT_FALSE(kernels::has_dequantizer(DType::I32));  // an integer type is not weights
+  EXPECT_FALSE(kernels::dequantize_row(DType::I32, src.data(), dst.data(), 256));
   EXPECT_FALSE(kernels::dequantize_row((DType)77, src.data(), dst.data(), 32));
   EXPECT_EQ(dst[0], 7.0f);  // nothing written on failure
   EXPECT_TRUE(kernels::dequantize_row(DType::Q4_0, src.data(), dst.data(), 0));

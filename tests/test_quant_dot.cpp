@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include "formats/gguf.h"
@@ -135,6 +136,124 @@ TEST_P(QuantDot, FourRowKernelEqualsSingleRowKernel) {
       p.four(w.data(), xq.data(), row, K, out);
       for (int r = 0; r < 4; ++r)
         EXPECT_EQ(out[r], p.one(w.data(), xq.data() + r * row, K)) << p.name << " row " << r << ", K " << K;
+    }
+  }
+}
+
+// The register-tiled GEMM of every variant must give each (weight row, token) exactly what
+// that variant's one-row kernel gives (so the one-row checks above carry over, and batching
+// never changes a token's logits), over ragged tiles, odd K and long K, and must write
+// nothing outside its rows x cols.
+struct GemmVariant {
+  const char* name;
+  bool usable;
+  GemmFn gemm;
+  VecDotFn one;
+};
+std::vector<GemmVariant> gemm_variants(DType t) {
+  std::vector<GemmVariant> out;
+#if defined(__x86_64__) || defined(__i386__)
+  out.push_back({"avx2", avx2::built() && cpu_has_avx2(), avx2::gemm_for(t), avx2::vec_dot_for(t)});
+  out.push_back({"avx512", avx512::built() && cpu_has_avx512(), avx512::gemm_for(t), avx512::vec_dot_for(t)});
+#endif
+  return out;
+}
+
+// y[c * ldy + r] through g, with guard values around every element it must not touch.
+void check_gemm(const char* name, GemmFn g, const uint8_t* w, size_t ws, int64_t rows, const uint8_t* x, size_t xs,
+                int64_t cols, int64_t K, const std::function<float(int64_t, int64_t)>& want) {
+  const int64_t ldy = rows + 3;
+  std::vector<float> y((size_t)(ldy * cols + 5), -777.f);
+  g(w, ws, rows, x, xs, cols, K, y.data(), ldy);
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < ldy; ++r) {
+      const float got = y[(size_t)(c * ldy + r)];
+      if (r >= rows) {
+        ASSERT_EQ(got, -777.f) << name << " wrote outside the tile at row " << r << " col " << c;
+        continue;
+      }
+      const float exp = want(r, c);
+      ASSERT_EQ(std::memcmp(&got, &exp, 4), 0)
+          << name << " rows " << rows << " cols " << cols << " K " << K << " at (" << r << ", " << c << "): " << got
+          << " vs one-row " << exp;
+    }
+  for (size_t i = (size_t)(ldy * cols); i < y.size(); ++i) ASSERT_EQ(y[i], -777.f) << name << " wrote past the end";
+}
+
+TEST_P(QuantDot, GemmTilesEqualOneRowKernelBitForBit) {
+  const DType t = GetParam();
+  const ActQuant aq = act_quant_for(t);
+  const int64_t bs = aq == ActQuant::Q8_K ? 256 : 32;
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> d(-3.f, 3.f);
+  int tested = 0;
+  for (const GemmVariant& v : gemm_variants(t)) {
+    if (!v.usable || !v.gemm) {
+      std::printf("note: no %s GEMM for %s tested here\n", v.name, dtype_name(t));
+      continue;
+    }
+    ++tested;
+    for (int64_t blocks : {1, 3, 18, 129}) {  // 129 blocks of 32: long K (4128)
+      const int64_t K = blocks * bs;
+      for (int64_t rows : {1, 31, 32, 33}) {
+        if (blocks == 129 && rows != 33) continue;
+        const auto w = weight_rows(t, K, rows);
+        const size_t ws = (size_t)dtype_row_bytes(t, K), xs = act_row_bytes(aq, K);
+        for (int64_t cols : {1, 2, 3, 4, 5, 7, 17}) {
+          std::vector<uint8_t> xq(xs * (size_t)cols);
+          for (int64_t c = 0; c < cols; ++c) {
+            std::vector<float> x((size_t)K);
+            for (float& e : x) e = d(rng);
+            quantize_act_row(aq, x.data(), xq.data() + (size_t)c * xs, K);
+          }
+          check_gemm(v.name, v.gemm, w.data(), ws, rows, xq.data(), xs, cols, K, [&](int64_t r, int64_t c) {
+            return v.one(w.data() + (size_t)r * ws, xq.data() + (size_t)c * xs, K);
+          });
+        }
+      }
+    }
+  }
+  // The dispatcher hands out a GEMM only from the variant whose one-row kernel is in use.
+  if (const GemmFn g = gemm_for(t)) {
+    bool paired = false;
+    for (const GemmVariant& v : gemm_variants(t)) paired |= v.usable && g == v.gemm && vec_dot_for(t) == v.one;
+    EXPECT_TRUE(paired);
+  }
+  std::printf("note: %d GEMM variants tested for %s\n", tested, dtype_name(t));
+}
+
+// F16 weights against f32 activations: bit for bit the variant's f32 dot of the converted
+// weight row, for K that is not a multiple of any vector width too.
+TEST(QuantDot, F16GemmTilesEqualRowDotBitForBit) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> d(-2.f, 2.f);
+  for (const IsaVariant& var : isa_variants()) {
+    if (!var.usable()) continue;
+    GemmFn g = nullptr;
+#if defined(__x86_64__) || defined(__i386__)
+    if (std::strcmp(var.name, "avx2") == 0) g = avx2::gemm_for(DType::F16);
+    if (std::strcmp(var.name, "avx512") == 0) g = avx512::gemm_for(DType::F16);
+#endif
+    if (!g) {
+      std::printf("note: no %s F16 GEMM\n", var.name);
+      continue;
+    }
+    const VecF32* f = var.vec_f32();
+    for (int64_t K : {1, 15, 16, 17, 63, 64, 65, 100, 576, 4099}) {
+      for (int64_t rows : {1, 31, 32, 33}) {
+        std::vector<uint16_t> w((size_t)(K * rows));
+        for (auto& e : w) e = f32_to_f16(d(rng));
+        for (int64_t cols : {1, 2, 3, 4, 7, 17}) {
+          std::vector<float> x((size_t)(K * cols));
+          for (float& e : x) e = d(rng);
+          std::vector<float> wf((size_t)K);
+          check_gemm(var.name, g, (const uint8_t*)w.data(), (size_t)K * 2, rows, (const uint8_t*)x.data(),
+                     (size_t)K * 4, cols, K, [&](int64_t r, int64_t c) {
+                       f->f16_to_f32(w.data() + r * K, wf.data(), K);
+                       return f->dot(x.data() + c * K, wf.data(), K);
+                     });
+        }
+      }
     }
   }
 }

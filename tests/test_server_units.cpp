@@ -1,54 +1,10 @@
-// Units of the HTTP front end that the black-box API suite cannot reach directly: tool-call
-// extraction, Go-style duration parsing, host checks, origin patterns.
+// Units of the HTTP front end that the black-box API suite cannot reach directly: Go-style
+// duration parsing, host checks, origin patterns (tool-call extraction: test_reply_parse).
 #include <gtest/gtest.h>
 
 #include "server/http_util.h"
-#include "server/tool_calls.h"
 
 using namespace osprey::server;
-
-TEST(ToolCalls, TaggedCallsAreParsedAndHidden) {
-  ToolCallParser p("<tool_call>", "</tool_call>");
-  std::string shown;
-  for (const char* piece : {"<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
-                            "<tool_call>{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}</tool_call>"})
-    shown += p.feed(piece);
-  EXPECT_EQ(shown, "");
-  std::string rest;
-  const json calls = p.finish(&rest);
-  ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
-  EXPECT_EQ(calls[0]["function"]["arguments"], json({{"city", "Paris"}}));
-  EXPECT_EQ(calls[0]["function"]["index"], 0);
-  EXPECT_EQ(calls[1]["function"]["arguments"], json({{"x", 1}}));
-  EXPECT_EQ(calls[1]["function"]["index"], 1);
-  EXPECT_EQ(calls[0]["id"].get<std::string>().rfind("call_", 0), 0u);
-  EXPECT_EQ(rest, "");
-}
-
-TEST(ToolCalls, OrdinaryTextStreamsThrough) {
-  ToolCallParser p("<tool_call>", "</tool_call>");
-  EXPECT_EQ(p.feed("<"), "");  // might be the tag
-  EXPECT_EQ(p.feed("b>Hello"), "<b>Hello");
-  EXPECT_EQ(p.feed(" world"), " world");
-  std::string rest;
-  EXPECT_TRUE(p.finish(&rest).empty());
-  EXPECT_EQ(rest, "");
-}
-
-TEST(ToolCalls, BareJsonAndBrokenJson) {
-  ToolCallParser p("{", "");
-  p.feed("{\"name\":\"a\",\"parameters\":{\"k\":\"v\"}}");
-  std::string rest;
-  json calls = p.finish(&rest);
-  ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0]["function"]["arguments"]["k"], "v");
-  ToolCallParser q("{", "");
-  q.feed("{\"name\": \"a\", \"arguments\": {");  // cut off: it is shown as text
-  calls = q.finish(&rest);
-  EXPECT_TRUE(calls.empty());
-  EXPECT_EQ(rest, "{\"name\": \"a\", \"arguments\": {");
-}
 
 TEST(Durations, GoSyntax) {
   int64_t ns = 0;

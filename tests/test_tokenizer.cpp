@@ -407,11 +407,11 @@ TEST(TokenizerMetadata, RejectsBadMetadata) {
   }
   {
     gguf::Writer w;
-    w.add("tokenizer.ggml.model", gguf::Writer::str("bert"));
+    w.add("tokenizer.ggml.model", gguf::Writer::str("rwkv"));
     w.add("tokenizer.ggml.tokens", gguf::Writer::str_array({"a", "b"}));
-    auto t = load_written(w, "bert.gguf", &keep);
+    auto t = load_written(w, "rwkv.gguf", &keep);
     ASSERT_FALSE(t.ok());
-    EXPECT_NE(t.error().find("bert"), std::string::npos) << t.error();
+    EXPECT_NE(t.error().find("rwkv"), std::string::npos) << t.error();
   }
   {
     gguf::Writer w;  // no vocabulary at all

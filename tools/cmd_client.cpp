@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "engine/convert/convert.h"
 #include "commands.h"
 #include "engine/store/modelfile.h"
 #include "server/client.h"
@@ -163,7 +164,7 @@ int progress_call(const std::string& path, const json& body) {
   return st == 200 ? 0 : fail("server answered " + std::to_string(st));
 }
 
-int create_cmd(const std::string& name, const std::string& modelfile) {
+int create_cmd(const std::string& name, const std::string& modelfile, const std::string& quantize) {
   std::ifstream f(modelfile);
   if (!f) return fail("cannot read " + modelfile);
   std::stringstream ss;
@@ -175,6 +176,13 @@ int create_cmd(const std::string& name, const std::string& modelfile) {
   store::resolve_modelfile_from(cr, dir);
   json body{{"model", name}, {"stream", true}};
   ApiClient c;
+  if (!cr.from_file.empty() && convert::is_checkpoint_dir(cr.from_file)) {
+    // A safetensors checkpoint folder: converted here (cached), then uploaded like a GGUF.
+    std::fprintf(stderr, "converting model\n");
+    auto converted = convert::cached_conversion(cr.from_file);
+    if (!converted) return fail(converted.error());
+    cr.from_file = converted.value();
+  }
   if (!cr.from_file.empty()) {
     // The server never reads client paths: hash the file here and upload it as a blob.
     std::fprintf(stderr, "gathering model components\n");
@@ -198,6 +206,7 @@ int create_cmd(const std::string& name, const std::string& modelfile) {
   if (!cr.parameters.empty()) body["parameters"] = cr.parameters;
   if (cr.messages) body["messages"] = *cr.messages;
   if (cr.license) body["license"] = *cr.license;
+  if (!quantize.empty()) body["quantize"] = quantize;
   return progress_call("/api/create", body);
 }
 
@@ -349,7 +358,9 @@ void add_client_commands(CLI::App& app, int* exit_code) {
   CLI::App* create = app.add_subcommand("create", "Create a model from a Modelfile");
   create->add_option("model", *cname)->required();
   create->add_option("-f,--file", *file, "Modelfile path")->capture_default_str();
-  create->callback([cname, file, exit_code] { *exit_code = create_cmd(*cname, *file); });
+  auto cquant = std::make_shared<std::string>();
+  create->add_option("-q,--quantize", *cquant, "quantize the model's weights to this type (e.g. Q4_K_M)");
+  create->callback([cname, file, cquant, exit_code] { *exit_code = create_cmd(*cname, *file, *cquant); });
 }
 
 }  // namespace osprey::cli

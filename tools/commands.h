@@ -9,7 +9,11 @@ namespace osprey::cli {
 
 void add_run_command(CLI::App& app, int* exit_code);
 void add_show_command(CLI::App& app, int* exit_code);
+void add_quantize_command(CLI::App& app, int* exit_code);
+void add_convert_command(CLI::App& app, int* exit_code);
 void add_bench_command(CLI::App& app, int* exit_code);
+// perplexity and imatrix.
+void add_perplexity_command(CLI::App& app, int* exit_code);
 void add_serve_command(CLI::App& app, int* exit_code);
 // list, ps, stop, rm, cp, pull, create: clients of a running server.
 void add_client_commands(CLI::App& app, int* exit_code);

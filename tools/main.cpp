@@ -8,7 +8,10 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   osprey::cli::add_run_command(app, &exit_code);
   osprey::cli::add_show_command(app, &exit_code);
+  osprey::cli::add_quantize_command(app, &exit_code);
+  osprey::cli::add_convert_command(app, &exit_code);
   osprey::cli::add_bench_command(app, &exit_code);
+  osprey::cli::add_perplexity_command(app, &exit_code);
   osprey::cli::add_serve_command(app, &exit_code);
   osprey::cli::add_client_commands(app, &exit_code);
   try {

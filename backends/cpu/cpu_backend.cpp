@@ -187,6 +187,12 @@ void CpuBackend::register_working_kernels() {
       return true;
     });
   });
+  register_kernel(Op::LAYER_NORM, is_f32, [](Call& c) {
+    return split(c, c.n.n_rows(), c.n.n_elements(), [&](int64_t b, int64_t e, int) {
+      kc::layer_norm(F(c.src[0]), c.n.ne[0], b, e, c.n.p.f[0], F(c.dst));
+      return true;
+    });
+  });
   register_kernel(Op::ROPE, is_f32, [](Call& c) {
     const kernels::RopeArgs a = rope_args(c);
     return split(c, a.H * a.T, c.n.n_elements() * 8, [&](int64_t b, int64_t e, int) {
@@ -203,6 +209,12 @@ void CpuBackend::register_working_kernels() {
   register_kernel(Op::GELU, is_f32, [](Call& c) {
     return split(c, c.n.n_elements(), c.n.n_elements() * 8, [&](int64_t b, int64_t e, int) {
       kc::gelu(F(c.src[0]), b, e, F(c.dst));
+      return true;
+    });
+  });
+  register_kernel(Op::GELU_ERF, is_f32, [](Call& c) {
+    return split(c, c.n.n_elements(), c.n.n_elements() * 8, [&](int64_t b, int64_t e, int) {
+      kc::gelu_erf(F(c.src[0]), b, e, F(c.dst));
       return true;
     });
   });
@@ -233,9 +245,13 @@ void CpuBackend::register_working_kernels() {
   register_kernel(Op::ATTENTION, kv_dequantizable, [](Call& c) {
     const kernels::AttentionArgs a = attention_args(c);
     if (a.Hkv <= 0 || a.Hq % a.Hkv != 0 || a.Hq / a.Hkv > 64) return false;
-    return split(c, a.Hkv * a.T, a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
-      return kc::attention(a, b, e, scratch(c, t, (size_t)kc::attention_scratch_floats(a)));
+    const int64_t chunks = kc::attention_chunks(a, c.pool.size());
+    std::vector<float> partials((size_t)kc::attention_partial_floats(a, chunks));
+    const bool ok = split(c, a.Hkv * a.T * chunks, a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
+      return kc::attention(a, chunks, b, e, scratch(c, t, (size_t)kc::attention_scratch_floats(a)), partials.data());
     });
+    if (ok && chunks > 1) kc::attention_merge(a, chunks, partials.data());
+    return ok;
   });
 }
 
@@ -264,6 +280,10 @@ void CpuBackend::register_reference_kernels() {
     kr::rms_norm(F(c.src[0]), c.n.ne[0], c.n.n_rows(), c.n.p.f[0], F(c.dst));
     return true;
   });
+  register_kernel(Op::LAYER_NORM, is_f32, [](Call& c) {
+    kr::layer_norm(F(c.src[0]), c.n.ne[0], c.n.n_rows(), c.n.p.f[0], F(c.dst));
+    return true;
+  });
   register_kernel(Op::ROPE, is_f32, [](Call& c) {
     kr::rope(rope_args(c));
     return true;
@@ -274,6 +294,10 @@ void CpuBackend::register_reference_kernels() {
   });
   register_kernel(Op::GELU, is_f32, [](Call& c) {
     kr::gelu(F(c.src[0]), c.n.n_elements(), F(c.dst));
+    return true;
+  });
+  register_kernel(Op::GELU_ERF, is_f32, [](Call& c) {
+    kr::gelu_erf(F(c.src[0]), c.n.n_elements(), F(c.dst));
     return true;
   });
   register_kernel(Op::SWIGLU, is_f32, [](Call& c) {

@@ -143,7 +143,11 @@ Result<std::string> render_go(const std::string& src, const std::vector<Message>
 
 OJson jinja_message(const Message& m) {
   OJson out{{"role", m.role}, {"content", m.content}};
-  if (!m.thinking.empty()) out["reasoning_content"] = m.thinking;
+  // Prior reasoning under both names transformers gives it (gpt-oss templates read `thinking`).
+  if (!m.thinking.empty()) {
+    out["reasoning_content"] = m.thinking;
+    out["thinking"] = m.thinking;
+  }
   if (m.tool_calls.is_array() && !m.tool_calls.empty()) {
     OJson calls = OJson::array();
     for (const auto& c : m.tool_calls) {
@@ -177,6 +181,8 @@ Result<std::string> render_jinja(const TemplateSource& t, const std::vector<Mess
   ctx["bos_token"] = t.bos_token;
   ctx["eos_token"] = t.eos_token;
   if (o.think) ctx["enable_thinking"] = *o.think;
+  // gpt-oss style templates know low/medium/high; Ollama maps "max" to "high" for them.
+  if (!o.think_level.empty()) ctx["reasoning_effort"] = o.think_level == "max" ? "high" : o.think_level;
   return (*parsed)->render(ctx, o.now);
 }
 

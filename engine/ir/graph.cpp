@@ -101,6 +101,12 @@ NodeId Graph::rms_norm(NodeId a, float eps) {
   return id;
 }
 
+NodeId Graph::layer_norm(NodeId a, float eps) {
+  const NodeId id = unary(Op::LAYER_NORM, a);
+  if (id != kNoNode) nodes_[(size_t)id].p.f[0] = eps;
+  return id;
+}
+
 NodeId Graph::rope(NodeId x, NodeId pos, int64_t n_rot, RopeMode mode, float freq_base, float freq_scale) {
   OSPREY_CHECK_SRC("rope", x, pos);
   const Node &a = node(x), &p = node(pos);
@@ -131,6 +137,7 @@ NodeId Graph::gated(Op op, NodeId gate, NodeId up) {
 
 NodeId Graph::silu(NodeId a) { return unary(Op::SILU, a); }
 NodeId Graph::gelu(NodeId a) { return unary(Op::GELU, a); }
+NodeId Graph::gelu_erf(NodeId a) { return unary(Op::GELU_ERF, a); }
 NodeId Graph::swiglu(NodeId gate, NodeId up) { return gated(Op::SWIGLU, gate, up); }
 NodeId Graph::geglu(NodeId gate, NodeId up) { return gated(Op::GEGLU, gate, up); }
 

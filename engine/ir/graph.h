@@ -63,9 +63,11 @@ class Graph {
   NodeId mul(NodeId a, NodeId b);
   NodeId scale(NodeId a, float s);
   NodeId rms_norm(NodeId a, float eps);
+  NodeId layer_norm(NodeId a, float eps);
   NodeId rope(NodeId x, NodeId pos, int64_t n_rot, RopeMode mode, float freq_base, float freq_scale);
   NodeId silu(NodeId a);
   NodeId gelu(NodeId a);
+  NodeId gelu_erf(NodeId a);
   NodeId swiglu(NodeId gate, NodeId up);
   NodeId geglu(NodeId gate, NodeId up);
   NodeId softmax(NodeId a, float scale);

@@ -12,9 +12,11 @@ const char* op_name(Op op) {
     case Op::MUL: return "mul";
     case Op::SCALE: return "scale";
     case Op::RMS_NORM: return "rms_norm";
+    case Op::LAYER_NORM: return "layer_norm";
     case Op::ROPE: return "rope";
     case Op::SILU: return "silu";
     case Op::GELU: return "gelu";
+    case Op::GELU_ERF: return "gelu_erf";
     case Op::SWIGLU: return "swiglu";
     case Op::GEGLU: return "geglu";
     case Op::SOFTMAX: return "softmax";

@@ -16,9 +16,11 @@ enum class Op : uint8_t {
   MUL,        // as ADD, elementwise product
   SCALE,      // src0 * f[0]
   RMS_NORM,   // per row: x / sqrt(mean(x^2) + f[0])
+  LAYER_NORM, // per row: (x - mean(x)) / sqrt(mean((x - mean(x))^2) + f[0])
   ROPE,       // src0 x f32 [D, H, T], src1 pos i32 [T]; i0 = n_rot, i1 = RopeMode, f0 = freq_base, f1 = freq_scale
   SILU,       // x * sigmoid(x)
   GELU,       // tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  GELU_ERF,   // exact: 0.5 x (1 + erf(x / sqrt(2))) (BERT's "gelu")
   SWIGLU,     // silu(src0) * src1
   GEGLU,      // gelu(src0) * src1
   SOFTMAX,    // per row: softmax(f[0] * x)

@@ -1,4 +1,6 @@
 #include "engine/model/model.h"
+#include "engine/convert/convert.h"
+#include "engine/model/tensor_names.h"
 
 #include <cmath>
 #include <unordered_map>
@@ -8,10 +10,11 @@ namespace osprey {
 extern const Architecture kLlamaArch;
 extern const Architecture kQwen2Arch;
 extern const Architecture kGemma3Arch;
+extern const Architecture kBertArch;
 
 namespace {
 
-const Architecture* const kArchitectures[] = {&kLlamaArch, &kQwen2Arch, &kGemma3Arch};
+const Architecture* const kArchitectures[] = {&kLlamaArch, &kQwen2Arch, &kGemma3Arch, &kBertArch};
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string o = "[";
@@ -63,6 +66,10 @@ Status load_common_hparams(const gguf::File& f, HParams* hp) {
                          std::to_string(hp->head_dim_v) + ", rope " + std::to_string(hp->n_rot));
   hp->rope_base_swa = hp->rope_base;
   hp->rope_scale_swa = hp->rope_scale;
+  int64_t pooling = -1;
+  OSPREY_TRY(get("pooling_type", -1, &pooling));
+  if (pooling > (int64_t)Pooling::LAST) return Status::error("pooling type " + std::to_string(pooling) + " is not supported");
+  if (pooling >= 0) hp->pooling = pooling == 0 ? Pooling::LAST : (Pooling)pooling;
   return Status();
 }
 
@@ -96,6 +103,12 @@ Result<const ir::Tensor*> Model::tensor(const std::string& name, std::vector<int
 }
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& backend) {
+  // A Hugging Face checkpoint folder loads through its cached GGUF conversion.
+  if (convert::is_checkpoint_dir(path)) {
+    auto gguf_path = convert::cached_conversion(path);
+    if (!gguf_path) return gguf_path.status().with_context("converting " + path);
+    return load(gguf_path.value(), backend);
+  }
   auto file = gguf::File::open(path);
   if (!file) return file.status();
   std::unique_ptr<Model> m(new Model());
@@ -143,8 +156,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, Backend& bac
   }
   const ir::Tensor* embd = nullptr;
   for (const ir::Tensor& t : m->tensors_)
-    if (t.name == "token_embd.weight") embd = &t;
-  if (!embd) return ctx(Status::error("tensor 'token_embd.weight' is missing"));
+    if (t.name == tn::gguf(tn::T::TOKEN_EMBD)) embd = &t;
+  if (!embd) return ctx(Status::error("tensor '" + tn::gguf(tn::T::TOKEN_EMBD) + "' is missing"));
   m->hp_.n_vocab = embd->ne[1];
   if (m->hp_.n_vocab != m->tok_->n_vocab())
     return ctx(Status::error("vocabulary has " + std::to_string(m->tok_->n_vocab()) + " tokens but token_embd has " +

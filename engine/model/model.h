@@ -14,6 +14,8 @@
 namespace osprey {
 
 enum class FfnActivation { SILU, GELU };
+// How a sequence's hidden states become one embedding; GGUF <arch>.pooling_type numbering.
+enum class Pooling : int64_t { NONE = 0, MEAN = 1, CLS = 2, LAST = 3 };
 
 struct HParams {
   std::string arch;
@@ -31,6 +33,12 @@ struct HParams {
   bool qk_norm = false;            // per-head RMS norm of q and k before rope
   bool post_norms = false;         // norms after attention and FFN outputs (Gemma 3)
   FfnActivation ffn_act = FfnActivation::SILU;
+  bool rope = true;                // rotary positions (BERT: learned absolute positions instead)
+  bool causal = true;              // false: each token attends to its whole sequence (BERT)
+  float layer_norm_eps = 1e-12f;   // LayerNorm models (BERT)
+  // Embedding pooling: <arch>.pooling_type when the file has it (NONE there means the last
+  // token, as Ollama falls back to), else the architecture's default (decoders: last token).
+  Pooling pooling = Pooling::LAST;
 };
 
 struct LayerWeights {
@@ -39,10 +47,16 @@ struct LayerWeights {
   const ir::Tensor *q_norm = nullptr, *k_norm = nullptr, *post_attn_norm = nullptr;
   const ir::Tensor *ffn_norm = nullptr, *ffn_gate = nullptr, *ffn_up = nullptr, *ffn_down = nullptr;
   const ir::Tensor* post_ffn_norm = nullptr;
+  // LayerNorm biases and FFN biases (BERT; there attn_norm / ffn_norm are the norms after
+  // the attention and FFN residual adds).
+  const ir::Tensor *attn_norm_b = nullptr, *ffn_norm_b = nullptr, *ffn_up_b = nullptr, *ffn_down_b = nullptr;
 };
 
 struct Weights {
   const ir::Tensor *tok_embd = nullptr, *output_norm = nullptr, *output = nullptr;
+  // Learned absolute positions, token-type (segment) embeddings, the LayerNorm after the
+  // embeddings (BERT).
+  const ir::Tensor *pos_embd = nullptr, *tok_types = nullptr, *tok_embd_norm = nullptr, *tok_embd_norm_b = nullptr;
   std::vector<LayerWeights> layers;
 };
 
@@ -53,6 +67,11 @@ struct ForwardInputs {
   ir::NodeId positions = ir::kNoNode;  // i32 [T]
   ir::NodeId kv_meta = ir::kNoNode;    // i32 [2, T]: slot base cell, position
   ir::NodeId logit_rows = ir::kNoNode; // i32 [R]: rows whose logits are wanted
+  // Bidirectional attention (HParams::causal false): i32 [2, T], slot base cell and the last
+  // position of the token's sequence, so every token sees its whole sequence.
+  ir::NodeId seq_ends = ir::kNoNode;
+  // Return the final hidden states [n_embd, R] of the logit rows instead of logits.
+  bool hidden_states = false;
   int64_t n_tokens = 0;
   int64_t cells_per_seq = 0;
 };
@@ -70,7 +89,8 @@ struct Architecture {
   Status (*load_hparams)(const gguf::File& f, HParams* hp);
   // Finds the weights by name (hp is final).
   Status (*load_weights)(const Model& m, Weights* w);
-  // Adds the forward pass; returns the logits node [n_vocab, R].
+  // Adds the forward pass; returns the logits node [n_vocab, R] (or the hidden states, see
+  // ForwardInputs::hidden_states; encoders without an LM head always return those).
   ir::NodeId (*build)(const Model& m, ir::Graph& g, const ForwardInputs& in, const std::vector<KvLayer>& kv);
 };
 

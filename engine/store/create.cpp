@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "engine/store/internal.h"
+#include "engine/convert/convert.h"
 #include "engine/store/model_store.h"
 #include "engine/store/modelfile.h"
 
@@ -40,6 +41,34 @@ bool clean_relative(const std::string& f) {
   return std::filesystem::path(f).lexically_normal().string() == f;
 }
 
+// create --quantize: each model layer's GGUF is quantized into a temporary file beside its
+// blob (a '.' name garbage collection skips), imported as a new blob that replaces the layer,
+// and the config is re-read from the new file so file_type names the mix.
+Status quantize_model_layers(ModelStore& store, const CreateRequest& req, std::vector<json>* weights, json* config,
+                             const std::function<void(json)>& say, const std::function<void(const std::string&)>& pin) {
+  for (json& l : *weights) {
+    if (detail::str_field(l, "mediaType") != kMediaModel) continue;
+    const std::string src = store.blob_path(detail::str_field(l, "digest"));
+    say({{"status", "quantizing model to " + req.quantize}});
+    const std::string tmp = detail::temp_path_for(src);
+    Status st = req.quantizer(src, tmp, req.quantize);
+    auto digest = st.ok() ? store.import_file(tmp) : Result<std::string>(st);
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    if (!digest.ok()) return digest.status();
+    pin(*digest);
+    std::string arch;
+    auto cfg = detail::gguf_config(store.blob_path(*digest), &arch);
+    if (!cfg.ok()) return cfg.status();
+    *config = *cfg;
+    const auto size = static_cast<int64_t>(std::filesystem::file_size(store.blob_path(*digest), ec));
+    if (ec) return Status::error("blob " + *digest + ": " + ec.message());
+    l = layer(kMediaModel, *digest, size);
+    say({{"status", "creating new layer " + *digest}});
+  }
+  return Status();
+}
+
 }  // namespace
 
 Result<ModelInfo> ModelStore::create(std::string_view name, const CreateRequest& req,
@@ -49,7 +78,7 @@ Result<ModelInfo> ModelStore::create(std::string_view name, const CreateRequest&
   };
   auto n = ModelName::parse(name);
   if (!n.ok()) return n.status();
-  if (!req.quantize.empty()) return Status::error("quantization is not supported yet");
+  if (!req.quantize.empty() && !req.quantizer) return Status::error("quantization is not supported here");
   if (!req.adapters.empty()) return Status::error("adapters are not supported");
   if (req.from.empty() && req.from_file.empty() && req.files.empty()) {
     return Status::error("neither 'from' or 'files' was specified");
@@ -103,8 +132,17 @@ Result<ModelInfo> ModelStore::create(std::string_view name, const CreateRequest&
     // GGUF sources: a local file is hashed into the store first, uploaded blobs are used as is.
     std::vector<std::string> digests;
     if (!req.from_file.empty()) {
+      std::string gguf_file = req.from_file;
+      if (std::filesystem::is_directory(req.from_file)) {
+        // A safetensors checkpoint folder: converted (into the conversion cache) first. A
+        // --quantize request applies to the converted file like to any other GGUF.
+        say({{"status", "converting model"}});
+        auto converted = convert::cached_conversion(req.from_file);
+        if (!converted.ok()) return converted.status();
+        gguf_file = converted.value();
+      }
       say({{"status", "copying file"}});
-      auto d = import_file(req.from_file);
+      auto d = import_file(gguf_file);
       if (!d.ok()) return d.status();
       digests.push_back(*d);
     }
@@ -133,6 +171,10 @@ Result<ModelInfo> ModelStore::create(std::string_view name, const CreateRequest&
     for (const auto& w : weights)
       if (w["mediaType"] == kMediaProjector && config["model_families"].is_array())
         config["model_families"].push_back("clip");
+  }
+
+  if (!req.quantize.empty()) {
+    OSPREY_TRY(quantize_model_layers(*this, req, &weights, &config, say, [&](const std::string& d) { pins.add(d); }));
   }
 
   if (req.template_text) tmpl = *req.template_text;

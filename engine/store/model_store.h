@@ -110,7 +110,11 @@ struct CreateRequest {
   nlohmann::json parameters = nlohmann::json::object();  // merged over inherited params
   std::optional<nlohmann::json> messages;    // replaces inherited messages when set (array)
   std::optional<std::vector<std::string>> license;  // replaces inherited licenses when set
-  std::string quantize;   // non-empty → error "quantization is not supported yet"
+  // A quantization mix ("Q4_K_M"): the model layer is re-encoded by `quantizer`, which writes
+  // the quantized form of GGUF `in` to `out`. The store has no quantizer of its own (it sits
+  // below the kernels); callers pass osprey::quantize::quantize_model. Error if unset.
+  std::string quantize;
+  std::function<Status(const std::string& in, const std::string& out, const std::string& type)> quantizer;
 };
 
 // Progress objects in Ollama's shape: {"status":"..."} or

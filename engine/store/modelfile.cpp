@@ -250,7 +250,8 @@ void resolve_modelfile_from(CreateRequest& req, const std::string& base_dir) {
     p = (fs::path(base_dir.empty() ? "." : base_dir) / p).string();
   }
   std::error_code ec;
-  if (fs::is_regular_file(p, ec)) {
+  // A GGUF file, or a Hugging Face checkpoint folder (converted to GGUF by whoever reads from_file).
+  if (fs::is_regular_file(p, ec) || (fs::is_directory(p, ec) && fs::is_regular_file(fs::path(p) / "config.json", ec))) {
     req.from_file = fs::absolute(p, ec).lexically_normal().string();
     req.from.clear();
   }

@@ -6,6 +6,7 @@
 
 #include "tokenizer_impl.h"
 #include "unicode.h"
+#include "wordpiece.h"
 
 namespace osprey {
 
@@ -97,11 +98,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
     if (!t.pre_info) return fail("unsupported pre-tokenizer type tokenizer.ggml.pre = '" + t.pre + "'");
   } else if (t.model == "llama") {
     t.kind = Impl::Kind::kSpm;
+  } else if (t.model == "bert") {
+    t.kind = Impl::Kind::kWpm;
   } else if (t.model.empty()) {
     return fail("tokenizer.ggml.model is missing");
   } else {
     return fail("unsupported tokenizer model tokenizer.ggml.model = '" + t.model +
-                "' (supported: gpt2, llama)");
+                "' (supported: gpt2, llama, bert)");
   }
 
   auto tokens = f.get_string_array("tokenizer.ggml.tokens");
@@ -156,12 +159,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
   // Per-model defaults, then metadata. The defaults are llama.cpp's (including its odd id 11 for
   // byte-level BPE), so files that omit the keys still tokenize as they do there.
   const bool spm = t.kind == Impl::Kind::kSpm;
-  int64_t bos = spm ? 1 : 11, eos = spm ? 2 : 11, unk = spm ? 0 : -1;
+  const bool wpm = t.kind == Impl::Kind::kWpm;  // BERT: [CLS] text [SEP], [UNK] = 100
+  int64_t bos = spm ? 1 : wpm ? 101 : 11, eos = spm ? 2 : wpm ? 102 : 11, unk = spm ? 0 : wpm ? 100 : -1;
   if (t.pre_info && t.pre_info->no_bos) bos = -1;
   if (bos >= static_cast<int64_t>(n)) bos = -1;
   if (eos >= static_cast<int64_t>(n)) eos = -1;
   if (unk >= static_cast<int64_t>(n)) unk = -1;
-  t.add_bos = spm || (t.pre_info && t.pre_info->add_bos);
+  t.add_bos = spm || wpm || (t.pre_info && t.pre_info->add_bos);
+  t.add_eos = wpm;
   t.add_space_prefix = spm;
 
   auto read_id = [&](const char* key, int64_t* id) -> Status {
@@ -199,7 +204,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
 
   for (auto [key, dst] : {std::pair{"tokenizer.ggml.add_bos_token", &t.add_bos},
                           std::pair{"tokenizer.ggml.add_eos_token", &t.add_eos},
-                          std::pair{"tokenizer.ggml.add_space_prefix", &t.add_space_prefix}}) {
+                          std::pair{"tokenizer.ggml.add_space_prefix", &t.add_space_prefix},
+                          std::pair{"tokenizer.ggml.normalizer.lowercase", &t.lowercase}}) {
     auto v = f.get_bool(key, *dst);
     if (!v.ok()) return fail(v.error());
     *dst = v.value();
@@ -275,7 +281,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::File& f) {
     if (a & (tok::kAttrControl | tok::kAttrUnknown | tok::kAttrUserDefined)) {
       p = s;
     } else if (a & tok::kAttrNormal) {
-      if (spm) {
+      if (spm || wpm) {  // both mark a word start with U+2581
         p = s;
         replace_all(p, kSpmSpace, " ");
       } else {
@@ -339,6 +345,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     std::string_view raw = text.substr(fr.begin, fr.end - fr.begin);
     if (t.kind == Impl::Kind::kBpe) {
       t.encode_bpe_text(raw, out);
+    } else if (t.kind == Impl::Kind::kWpm) {
+      tok::wpm_text(t.text_to_id, t.unk, t.lowercase, raw, out);
     } else {
       std::string s;
       s.reserve(raw.size() + 3);

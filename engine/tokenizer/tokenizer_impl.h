@@ -79,7 +79,7 @@ void spm_text(const TextMap& vocab, const std::vector<float>& scores, const int3
 }  // namespace tok
 
 struct Tokenizer::Impl {
-  enum class Kind { kBpe, kSpm } kind = Kind::kBpe;
+  enum class Kind { kBpe, kSpm, kWpm } kind = Kind::kBpe;
   std::string model, pre;
   const tok::PreTypeInfo* pre_info = nullptr;
 
@@ -94,6 +94,7 @@ struct Tokenizer::Impl {
 
   int32_t bos = -1, eos = -1, unk = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false;
+  bool lowercase = true;  // WordPiece: tokenizer.ggml.normalizer.lowercase
   std::unordered_set<int32_t> eog;
 
   void encode_bpe_text(std::string_view text, std::vector<int32_t>& out) const;

@@ -43,6 +43,17 @@ VecDotFn vec_dot_for(DType weight);
 using VecDot4Fn = void (*)(const void* w, const void* x, size_t x_stride, int64_t K, float* out);
 VecDot4Fn vec_dot4_for(DType weight);  // nullptr: none for this type or CPU
 
+// Register-tiled matrix product for prompt processing: y[c * ldy + r] = dot(weight row r,
+// activation row c) for r < rows, c < cols; rows are w_stride / x_stride bytes apart. x holds
+// activations quantized as act_quant_for(weight) says, or f32 rows for F16 weights. Each
+// (row, column) result is bit for bit what the variant's one-row path gives (vec_dot_for;
+// for F16, vec_f32().dot against the f32-converted row), so a token's logits never depend on
+// how many other tokens share its batch.
+using GemmFn = void (*)(const void* w, size_t w_stride, int64_t rows, const void* x, size_t x_stride, int64_t cols,
+                        int64_t K, float* y, int64_t ldy);
+// nullptr: none for this type or CPU. OSPREY_GEMM=0 turns them off (A/B benchmarks).
+GemmFn gemm_for(DType weight);
+
 // f32 vector primitives (attention, norms, the exact matmul path).
 struct VecF32 {
   float (*dot)(const float* a, const float* b, int64_t n);
@@ -61,12 +72,14 @@ const VecF32& vec_f32();
 namespace avx2 {
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
+GemmFn gemm_for(DType weight);
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }
 namespace avx512 {  // AVX-512 F/BW/VL + VNNI
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
+GemmFn gemm_for(DType weight);
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }

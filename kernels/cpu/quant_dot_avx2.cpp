@@ -3,6 +3,7 @@
 // the same integer sums per block, accumulated in float.
 #include <cstring>
 
+#include "kernels/cpu/gemm_tiles.h"
 #include "kernels/cpu/quant_dot.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -255,6 +256,12 @@ float dot_q6_K(const void* w, const void* xv, int64_t K) {
   return hsum(acc);
 }
 
+// a * b + c rounded once, written out so the F16 GEMM tile's scalar tail rounds exactly like
+// dot_f32's, whatever the compiler would contract.
+inline float fma1(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
@@ -267,7 +274,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   }
   for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
   float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum = fma1(a[i], b[i], sum);
   return sum;
 }
 
@@ -296,7 +303,44 @@ float dot_f16(const uint16_t* w, const float* x, int64_t n) {
   return sum;
 }
 
+// R f16 weight rows against C f32 activation rows, each pair through exactly the operations
+// of dot_f32(x row, f32 copy of the weight row): four chains of 8 lanes, an 8-step tail into
+// the first, then a scalar tail after the horizontal sum. Four chains per pair leave room
+// for three pairs in the 16 registers.
+template <int R, int C>
+void tile_f16(const uint16_t* const* w, const float* const* x, int64_t n, float* out) {
+  __m256 acc[4][R][C];
+  for (int q = 0; q < 4; ++q)
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[q][r][c] = _mm256_setzero_ps();
+  auto step = [&](int q, int64_t i) __attribute__((always_inline)) {
+    __m256 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(w[r] + i)));
+    for (int c = 0; c < C; ++c) {
+      const __m256 xv = _mm256_loadu_ps(x[c] + i);
+      for (int r = 0; r < R; ++r) acc[q][r][c] = _mm256_fmadd_ps(xv, wv[r], acc[q][r][c]);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int q = 0; q < 4; ++q) step(q, i + 8 * q);
+  for (; i + 8 <= n; i += 8) step(0, i);
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0][r][c], acc[1][r][c]), _mm256_add_ps(acc[2][r][c], acc[3][r][c])));
+      for (int64_t k = i; k < n; ++k) sum = fma1(x[c][k], _cvtsh_ss(w[r][k]), sum);
+      out[r * C + c] = sum;
+    }
+}
+
+void gemm_f16(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+              int64_t ldy) {
+  walk_tiles<uint16_t, float, 1, 3>(w, ws, rows, x, xs, cols, K, y, ldy, tile_f16<1, 3>);
+}
+
 }  // namespace
+
+GemmFn gemm_for(DType w) { return w == DType::F16 ? gemm_f16 : nullptr; }
 
 bool built() { return true; }
 
@@ -337,6 +381,7 @@ namespace osprey::kernels::avx2 {
 bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
 VecDot4Fn vec_dot4_for(DType) { return nullptr; }
+GemmFn gemm_for(DType) { return nullptr; }
 const VecF32* vec_f32() { return nullptr; }
 }  // namespace osprey::kernels::avx2
 

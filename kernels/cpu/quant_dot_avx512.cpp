@@ -11,6 +11,7 @@
 // vpdpwssd.
 #include <cstring>
 
+#include "kernels/cpu/gemm_tiles.h"
 #include "kernels/cpu/quant_dot.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
@@ -57,16 +58,8 @@ inline __mmask64 qh_mask2(const uint8_t* qh0, const uint8_t* qh1) {
   return (__mmask64)a | ((__mmask64)b << 32);
 }
 
-// Per-dword sums of 4 products, minus offset * sum(y) when offset is non-zero.
-inline __m512i dot_u8_i8(__m512i u, __m512i y, uint8_t offset) {
-  const __m512i z = _mm512_setzero_si512();
-  const __m512i p = _mm512_dpbusd_epi32(z, u, y);
-  if (offset == 0) return p;
-  return _mm512_sub_epi32(p, _mm512_dpbusd_epi32(z, _mm512_set1_epi8((char)offset), y));
-}
-
 // Two blocks' weights as unsigned bytes (lanes 0..31 block b0, 32..63 b1) and the offset
-// to take back out; isum2 then gives integer lanes 0..7 for b0 against x0, 8..15 for b1.
+// to take back out (step2 subtracts offset * sum(x) per dword).
 struct Decoded2 {
   __m512i u;
   uint8_t offset;
@@ -87,7 +80,6 @@ inline Decoded2 decode2(const block_q8_0& b0, const block_q8_0& b1) {
   const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
   return {_mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), 0x80};  // q + 128
 }
-inline __m512i isum2(const Decoded2& w, __m512i y) { return dot_u8_i8(w.u, y, w.offset); }
 
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
@@ -97,81 +89,103 @@ inline __m128 f16x2(uint16_t a, uint16_t b) {
   return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | (uint32_t)b << 16)));
 }
 
-// Blocks i and j (j == i for an odd tail, with its activation scale zeroed) of weight row b
-// against kRows activation rows, each into its own accumulator: the weights are decoded
-// once, and every row sees exactly the operations the one-row kernel applies. The weight-min
-// terms m * s of Q4_1/Q5_1 go to lanes 0, 1 of mins[r].
-template <class B, int kRows>
-inline void step2(__m512* acc, __m128* mins, const B* b, const block_q8_act* const* xs, int64_t i, int64_t j,
-                  bool pair) {
-  const Decoded2 w = decode2(b[i], b[j]);
-  const __m128 dw = f16x2(b[i].d, b[j].d);
-  for (int r = 0; r < kRows; ++r) {
-    const block_q8_act* x = xs[r];
-    const __m128 dx = _mm_unpacklo_ps(_mm_set_ss(x[i].d), _mm_set_ss(pair ? x[j].d : 0.f));
-    const __m128 d = _mm_mul_ps(dw, dx);
-    // Float lanes 0..7 = block i's scale, 8..15 = block j's.
-    const __m512 scales = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-                                                _mm512_castps128_ps512(d));
-    const __m512i s = isum2(w, load_x2(x + i, x + j));
-    if constexpr (kHasMin<B>) {
-      const __m128 xsum = _mm_unpacklo_ps(_mm_set_ss(x[i].s), _mm_set_ss(pair ? x[j].s : 0.f));
-      mins[r] = _mm_fmadd_ps(f16x2(b[i].m, b[j].m), xsum, mins[r]);
+// Float lanes 0..7 = lane 0 of v, 8..15 = lane 1.
+inline __m512 halves(__m128 v) {
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                               _mm512_castps128_ps512(v));
+}
+
+// Blocks i and j (j == i for an odd tail, with its activation scale zeroed) of R weight rows
+// against C activation rows, each pair into its own accumulator. Weights are decoded once per
+// row, activations loaded once per column; every (row, column) pair sees the same float
+// operations whatever R and C are, so a register tile gives each pair bit for bit what the
+// one-row kernel gives. The weight-min terms m * s of Q4_1/Q5_1 go to lanes 0, 1 of mins.
+template <class B, int R, int C>
+inline __attribute__((always_inline)) void step2(__m512 (&acc)[R][C], __m128 (&mins)[R][C], const B* const* b,
+                                                 const block_q8_act* const* xs, int64_t i, int64_t j, bool pair) {
+  Decoded2 w[R];
+  __m512 dw[R];  // lanes 0..7 block i's weight scale, 8..15 block j's
+  __m128 mw[R];
+  for (int r = 0; r < R; ++r) {
+    w[r] = decode2(b[r][i], b[r][j]);
+    dw[r] = halves(f16x2(b[r][i].d, b[r][j].d));
+    if constexpr (kHasMin<B>) mw[r] = f16x2(b[r][i].m, b[r][j].m);
+  }
+  const __m512i zero = _mm512_setzero_si512();
+  for (int c = 0; c < C; ++c) {
+    const block_q8_act* x = xs[c];
+    const __m512 dx = halves(_mm_unpacklo_ps(_mm_set_ss(x[i].d), _mm_set_ss(pair ? x[j].d : 0.f)));
+    const __m512i y = load_x2(x + i, x + j);
+    // -offset * sum(y) per dword, shared by the R rows (offset is the same for every block).
+    const __m512i base = w[0].offset ? _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)w[0].offset), y))
+                                     : zero;
+    __m128 xsum;
+    if constexpr (kHasMin<B>) xsum = _mm_unpacklo_ps(_mm_set_ss(x[i].s), _mm_set_ss(pair ? x[j].s : 0.f));
+    for (int r = 0; r < R; ++r) {
+      const __m512i s = _mm512_dpbusd_epi32(base, w[r].u, y);
+      if constexpr (kHasMin<B>) mins[r][c] = _mm_fmadd_ps(mw[r], xsum, mins[r][c]);
+      acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
     }
-    acc[r] = _mm512_fmadd_ps(scales, _mm512_cvtepi32_ps(s), acc[r]);
   }
 }
 
-// dot of weight row w with kRows activation rows (x, x + stride, ...).
-template <class B, int kRows>
-void dot32_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
-  const auto* b = (const B*)w;
-  const block_q8_act* xs[kRows];
-  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_act*)((const uint8_t*)xv + r * stride);
+// out[r * C + c] = dot of weight row b[r] with activation row xs[c].
+template <class B, int R, int C>
+void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* out) {
   const int64_t nb = K / 32;
-  __m512 acc0[kRows], acc1[kRows];
-  __m128 mins[kRows];
-  for (int r = 0; r < kRows; ++r) {
-    acc0[r] = acc1[r] = _mm512_setzero_ps();
-    mins[r] = _mm_setzero_ps();
-  }
+  __m512 acc0[R][C], acc1[R][C];
+  __m128 mins[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      acc0[r][c] = acc1[r][c] = _mm512_setzero_ps();
+      mins[r][c] = _mm_setzero_ps();
+    }
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {  // two independent chains
-    step2<B, kRows>(acc0, mins, b, xs, i, i + 1, true);
-    step2<B, kRows>(acc1, mins, b, xs, i + 2, i + 3, true);
+    step2<B, R, C>(acc0, mins, b, xs, i, i + 1, true);
+    step2<B, R, C>(acc1, mins, b, xs, i + 2, i + 3, true);
   }
-  for (; i + 2 <= nb; i += 2) step2<B, kRows>(acc0, mins, b, xs, i, i + 1, true);
-  if (i < nb) step2<B, kRows>(acc1, mins, b, xs, i, i, false);
-  for (int r = 0; r < kRows; ++r) {
-    __m512 a0 = acc0[r];
-    if constexpr (kHasMin<B>) a0 = _mm512_add_ps(a0, _mm512_zextps128_ps512(mins[r]));
-    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, acc1[r]));
-  }
+  for (; i + 2 <= nb; i += 2) step2<B, R, C>(acc0, mins, b, xs, i, i + 1, true);
+  if (i < nb) step2<B, R, C>(acc1, mins, b, xs, i, i, false);
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      __m512 a0 = acc0[r][c];
+      if constexpr (kHasMin<B>) a0 = _mm512_add_ps(a0, _mm512_zextps128_ps512(mins[r][c]));
+      out[r * C + c] = _mm512_reduce_add_ps(_mm512_add_ps(a0, acc1[r][c]));
+    }
 }
 
 template <class B>
 float dot32(const void* w, const void* x, int64_t K) {
+  const B* b = (const B*)w;
+  const block_q8_act* xs = (const block_q8_act*)x;
   float out;
-  dot32_rows<B, 1>(w, x, 0, K, &out);
+  tile32<B, 1, 1>(&b, &xs, K, &out);
   return out;
 }
 
 template <class B>
 void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  dot32_rows<B, 4>(w, x, stride, K, out);
+  const B* b = (const B*)w;
+  const block_q8_act* xs[4];
+  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_act*)((const uint8_t*)x + c * stride);
+  tile32<B, 1, 4>(&b, xs, K, out);
+}
+
+template <class B>
+void gemm32(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+            int64_t ldy) {
+  walk_tiles<B, block_q8_act, 4, 2>(w, ws, rows, x, xs, cols, K, y, ldy, tile32<B, 4, 2>);
 }
 
 inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16..31 = hi
   return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi));
 }
 
-// K-quant dot of weight row w with kRows activation rows (x, x + stride, ...): the weights
-// of each super-block are decoded once; every row sees the one-row kernel's exact sequence.
+// K-quant dot of weight row b with activation rows xs[0..kRows): the weights of each
+// super-block are decoded once; every row sees the one-row kernel's exact sequence.
 template <int kRows>
-void dot_q4_K_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
-  const auto* b = (const block_q4_K*)w;
-  const block_q8_K* xs[kRows];
-  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)xv + r * stride);
+void q4_K_cols(const block_q4_K* b, const block_q8_K* const* xs, int64_t K, float* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   // 32-byte chunk c of qs holds sub-block 2c (low nibbles) and 2c+1 (high nibbles).
   const __m512i pick[4] = {words_split(0, 1), words_split(2, 3), words_split(4, 5), words_split(6, 7)};
@@ -219,10 +233,7 @@ void dot_q4_K_rows(const void* w, const void* xv, size_t stride, int64_t K, floa
 }
 
 template <int kRows>
-void dot_q6_K_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
-  const auto* b = (const block_q6_K*)w;
-  const block_q8_K* xs[kRows];
-  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)xv + r * stride);
+void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, float* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(0x30);
   // Where the two high bits of groups 0/1 and 2/3 sit in qh: bits 0-1 / 2-3, 4-5 / 6-7.
   const __m512i shl01 = words_split(4, 2), shr23 = words_split(0, 2);
@@ -261,6 +272,32 @@ void dot_q6_K_rows(const void* w, const void* xv, size_t stride, int64_t K, floa
     }
   }
   for (int r = 0; r < kRows; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+template <int kRows, class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
+void k_rows(const void* w, const void* xv, size_t stride, int64_t K, float* out) {
+  const block_q8_K* xs[kRows];
+  for (int r = 0; r < kRows; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)xv + r * stride);
+  Cols((const B*)w, xs, K, out);
+}
+template <int kRows>
+void dot_q4_K_rows(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  k_rows<kRows, block_q4_K, q4_K_cols<kRows>>(w, x, stride, K, out);
+}
+template <int kRows>
+void dot_q6_K_rows(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  k_rows<kRows, block_q6_K, q6_K_cols<kRows>>(w, x, stride, K, out);
+}
+
+// The K-quant GEMM: one weight row against four tokens per tile (the four-row kernel), the
+// token panel held in L2 by the caller.
+template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
+void gemm_k(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+            int64_t ldy) {
+  walk_tiles<B, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
+                                  [](const B* const* b, const block_q8_K* const* xr, int64_t k, float* out) {
+                                    Cols(b[0], xr, k, out);
+                                  });
 }
 
 template <void (*Rows)(const void*, const void*, size_t, int64_t, float*)>
@@ -329,7 +366,57 @@ float dot_f16(const uint16_t* w, const float* x, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// R f16 weight rows against C f32 activation rows; each pair goes through exactly the
+// operations of dot_f32(x row, f32 copy of the weight row) (four chains of 16 lanes, a
+// 16-step tail into the first, a masked tail into the second), which is what the matmul
+// for more than one token computed before this tile existed.
+template <int R, int C>
+void tile_f16(const uint16_t* const* w, const float* const* x, int64_t n, float* out) {
+  __m512 acc[4][R][C];
+  for (int q = 0; q < 4; ++q)
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[q][r][c] = _mm512_setzero_ps();
+  auto step = [&](int q, int64_t i, __mmask16 m) __attribute__((always_inline)) {
+    __m512 wv[R];
+    const bool full = m == 0xFFFF;  // a constant after inlining: plain loads
+    for (int r = 0; r < R; ++r)
+      wv[r] = _mm512_cvtph_ps(full ? _mm256_loadu_si256((const __m256i*)(w[r] + i)) : _mm256_maskz_loadu_epi16(m, w[r] + i));
+    for (int c = 0; c < C; ++c) {
+      const __m512 xv = full ? _mm512_loadu_ps(x[c] + i) : _mm512_maskz_loadu_ps(m, x[c] + i);
+      for (int r = 0; r < R; ++r) acc[q][r][c] = _mm512_fmadd_ps(xv, wv[r], acc[q][r][c]);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (int q = 0; q < 4; ++q) step(q, i + 16 * q, 0xFFFF);
+  for (; i + 16 <= n; i += 16) step(0, i, 0xFFFF);
+  if (i < n) step(1, i, tail16(n - i));
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c)
+      out[r * C + c] = _mm512_reduce_add_ps(
+          _mm512_add_ps(_mm512_add_ps(acc[0][r][c], acc[1][r][c]), _mm512_add_ps(acc[2][r][c], acc[3][r][c])));
+}
+
+void gemm_f16(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+              int64_t ldy) {
+  walk_tiles<uint16_t, float, 2, 3>(w, ws, rows, x, xs, cols, K, y, ldy, tile_f16<2, 3>);
+}
+
 }  // namespace
+
+GemmFn gemm_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return gemm32<block_q4_0>;
+    case DType::Q4_1: return gemm32<block_q4_1>;
+    case DType::Q5_0: return gemm32<block_q5_0>;
+    case DType::Q5_1: return gemm32<block_q5_1>;
+    case DType::Q8_0: return gemm32<block_q8_0>;
+    case DType::Q4_K: return gemm_k<block_q4_K, q4_K_cols<4>>;
+    case DType::Q6_K: return gemm_k<block_q6_K, q6_K_cols<4>>;
+    case DType::F16: return gemm_f16;
+    default: return nullptr;
+  }
+}
 
 bool built() { return true; }
 
@@ -372,6 +459,7 @@ namespace osprey::kernels::avx512 {
 bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
 VecDot4Fn vec_dot4_for(DType) { return nullptr; }
+GemmFn gemm_for(DType) { return nullptr; }
 const VecF32* vec_f32() { return nullptr; }
 }  // namespace osprey::kernels::avx512
 

@@ -325,6 +325,28 @@ VecDot4Fn vec_dot4_for(DType w) {
   return nullptr;
 }
 
+GemmFn gemm_for(DType w) {
+  // Same pairing rule as the four-row kernels: only the variant whose one-row path is in use.
+  static const bool off = [] {
+    const char* e = std::getenv("OSPREY_GEMM");
+    return e && std::strcmp(e, "0") == 0;
+  }();
+  if (off) return nullptr;
+#if defined(__x86_64__) || defined(__i386__)
+  if (w == DType::F16) {
+    const auto dot = vec_f32().dot;
+    if (avx512::built() && cpu_has_avx512() && dot == avx512::vec_f32()->dot) return avx512::gemm_for(w);
+    if (avx2::built() && cpu_has_avx2() && dot == avx2::vec_f32()->dot) return avx2::gemm_for(w);
+    return nullptr;
+  }
+  const VecDotFn one = vec_dot_for(w);
+  if (!one) return nullptr;
+  if (avx512::built() && cpu_has_avx512() && one == avx512::vec_dot_for(w)) return avx512::gemm_for(w);
+  if (avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::gemm_for(w);
+#endif
+  return nullptr;
+}
+
 VecDotFn vec_dot_for(DType w) {
   // Best first; a variant without a kernel for this type hands over to the next one down.
   const auto v = variants();

@@ -8,9 +8,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 bin="$1"; shift
 cache="${OSPREY_CACHE:-$HOME/.cache/osprey}"
 venv="${OSPREY_TEST_VENV:-$cache/venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import ollama, openai, pytest" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import ollama, openai, pytest, jsonschema, rfc3339_validator" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q ollama openai pytest
+  "$venv/bin/pip" install -q ollama openai pytest jsonschema rfc3339-validator
 fi
 export OSPREY_BIN="$bin"
 export PYTHONDONTWRITEBYTECODE=1  # keep the source tree clean

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Seed corpus for fuzz_gguf: a few tiny valid GGUF files written by gguf-py (a writer other
-than ours, so the seeds do not share our writer's habits). Keep the total under 20 KB.
+"""Seed corpora: for fuzz_gguf a few tiny valid GGUF files written by gguf-py, for
+fuzz_safetensors a few small files written by the `safetensors` package (writers other than
+ours, so the seeds do not share our habits). Keep each corpus under 20 KB.
 
-Usage: python3 tests/fuzz/make_corpus.py   (needs: pip install gguf numpy)
+Usage: python3 tests/fuzz/make_corpus.py   (needs: pip install gguf numpy safetensors)
 """
 import os
+import shutil
 
 import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as T, GGUFValueType as V
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "gguf")
+ST_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "safetensors")
 
 
 def write(name, build, alignment=None):
@@ -58,7 +61,26 @@ def tensors(w):
         w.add_tensor(name, rng.integers(0, 256, (1, size), dtype=np.uint8), raw_dtype=qt)
 
 
+def safetensors_seeds():
+    from safetensors.numpy import save_file
+    os.makedirs(ST_OUT, exist_ok=True)
+    rng = np.random.default_rng(2)
+    save_file({}, os.path.join(ST_OUT, "empty.safetensors"))
+    save_file({"w": rng.standard_normal((4, 8)).astype(np.float32)}, os.path.join(ST_OUT, "one_f32.safetensors"),
+              metadata={"format": "pt"})
+    save_file({"a.weight": rng.standard_normal((3, 5)).astype(np.float16),
+               "a.bias": np.zeros(0, dtype=np.float32),
+               "ids": np.arange(6, dtype=np.int64).reshape(2, 3),
+               "mask": np.array([True, False]),
+               "s": np.array(2.5, dtype=np.float64),
+               "u8": np.arange(16, dtype=np.uint8)}, os.path.join(ST_OUT, "mixed.safetensors"))
+    # BF16 and FP8 need PyTorch to write; reuse the reader test's fixture (make_safetensors_fixtures.py).
+    shutil.copy(os.path.join(os.path.dirname(OUT), "..", "..", "data", "safetensors", "dtypes.safetensors"),
+                os.path.join(ST_OUT, "fp8_bf16.safetensors"))
+
+
 def main():
+    safetensors_seeds()
     os.makedirs(OUT, exist_ok=True)
     write("minimal.gguf", lambda w: None)
     write("kv_types.gguf", kv_types)

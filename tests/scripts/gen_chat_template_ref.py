@@ -19,6 +19,10 @@ Template provenance (text stored verbatim in tests/data/chat/templates/):
     the gemma-3-270m GGUF in the cache carries no template.
   * The "extra coverage" entries below: llama.cpp models/templates/*.jinja, same sdist.
 
+Cases with tools or thinking are also rendered by transformers' apply_chat_template path
+(transformers.utils.chat_template_utils.render_jinja_template, transformers 5.23.0, no torch
+needed) and stored as "transformers"; the C++ test checks render_chat against that too.
+
 Usage: python3 tests/scripts/gen_chat_template_ref.py   (rewrites tests/data/chat/jinja_ref.json)
 """
 import json
@@ -59,6 +63,9 @@ TEMPLATES = {
     "meetkai-functionary-medium-v3.2": ("<|begin_of_text|>", "<|eot_id|>"),
     "CohereForAI-c4ai-command-r7b-12-2024-tool_use": ("<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>"),
     "moonshotai-Kimi-K2": ("[BOS]", "[EOS]"),
+    # Tool-calling families for the reply parsers (tests/test_reply_parse.cpp), same sdist.
+    "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use": ("<|begin_of_text|>", "<|im_end|>"),
+    "unsloth-mistral-Devstral-Small-2507": ("<s>", "</s>"),
 }
 
 # Key order is Ollama's struct order (type, function{name, description, parameters{type,
@@ -88,6 +95,10 @@ CALL = {"role": "assistant", "content": "", "tool_calls": [
 RESULT = {"role": "tool", "content": "{\"temperature\": 21}", "tool_name": "get_weather", "tool_call_id": "abc123def"}
 U_WEATHER = {"role": "user", "content": "What's the weather in Paris?"}
 A_THINK = {"role": "assistant", "content": "4.", "thinking": "2+2 is 4."}
+CALL2 = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": "abc123def", "function": {"name": "get_weather", "arguments": {"location": "Paris", "unit": "celsius"}}},
+    {"id": "xyz789uvw", "function": {"name": "add", "arguments": {"a": 2, "b": 3.5}}}]}
+RESULT2 = {"role": "tool", "content": "5.5", "tool_name": "add", "tool_call_id": "xyz789uvw"}
 
 CASES = [
     # name, messages, tools, think, add_generation_prompt
@@ -100,6 +111,8 @@ CASES = [
     ("tools_defined", [SYS, U_WEATHER], TOOLS, None, True),
     ("tool_roundtrip", [U_WEATHER, CALL, RESULT], TOOLS, None, True),
     ("tool_roundtrip_answer", [SYS, U_WEATHER, CALL, RESULT, {"role": "assistant", "content": "21 C."}, U2], TOOLS, None, True),
+    ("tool_parallel_roundtrip", [SYS, U_WEATHER, CALL2, RESULT, RESULT2], TOOLS, None, True),
+    ("tools_think", [U_WEATHER], TOOLS, True, True),
     ("think_on", [U1, A_THINK, U2], None, True, True),
     ("think_off", [U1, A_THINK, U2], None, False, True),
     ("think_last_assistant", [U1, A_THINK], None, True, False),
@@ -109,8 +122,9 @@ CASES = [
 def jinja_message(m):
     """Ollama message -> the dict render_chat hands the Jinja template."""
     out = {"role": m["role"], "content": m.get("content", "")}
-    if m.get("thinking"):
+    if m.get("thinking"):  # under both names transformers gives it (gpt-oss reads `thinking`)
         out["reasoning_content"] = m["thinking"]
+        out["thinking"] = m["thinking"]
     if m.get("tool_calls"):
         calls = []
         for c in m["tool_calls"]:
@@ -145,8 +159,34 @@ def environment():
     return env
 
 
+def transformers_render(src, ctx):
+    """The same conversation through transformers' own apply_chat_template path
+    (render_jinja_template, transformers >= 4.5x), clock pinned like ours; None if unavailable."""
+    try:
+        from transformers.utils import chat_template_utils as ctu
+    except ImportError:
+        return None
+
+    class PinnedClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(NOW, tz or timezone.utc).replace(tzinfo=tz)
+
+    ctu.datetime = PinnedClock
+    kwargs = {k: v for k, v in ctx.items() if k not in ("messages", "tools", "add_generation_prompt")}
+    try:
+        rendered, _ = ctu.render_jinja_template(conversations=[ctx["messages"]], tools=ctx.get("tools"),
+                                                chat_template=src, add_generation_prompt=ctx["add_generation_prompt"],
+                                                **kwargs)
+    except Exception as e:  # transformers passes tools=None, which some templates cannot iterate
+        print(f"note: transformers cannot render this case: {e}")
+        return None
+    return rendered[0]
+
+
 def main():
     env = environment()
+    n_tf = 0
     out = {"now": NOW, "cases": []}
     for name, (bos, eos) in TEMPLATES.items():
         src = open(os.path.join(ROOT, "templates", name + ".jinja"), encoding="utf-8").read()
@@ -164,6 +204,14 @@ def main():
                      "messages": msgs, "tools": tools, "think": think, "add_generation_prompt": agp, "context": ctx}
             try:
                 entry["expected"] = tmpl.render(**ctx)
+                # Renders with tools or thinking are also checked against transformers itself.
+                if tools or think is not None:
+                    tf = transformers_render(src, ctx)
+                    if tf is not None:
+                        entry["transformers"] = tf
+                        n_tf += 1
+                        if tf != entry["expected"]:
+                            print(f"note: {name}/{case}: transformers differs from jinja2")
             except jinja2.exceptions.TemplateError as e:  # raise_exception and friends
                 entry["error"] = str(e)
             except (TypeError, ValueError) as e:  # the template itself fails on this input
@@ -175,7 +223,7 @@ def main():
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")
     n_err = sum(1 for c in out["cases"] if "error" in c)
-    print(f"wrote {path}: {len(out['cases'])} cases ({n_err} expected errors)")
+    print(f"wrote {path}: {len(out['cases'])} cases ({n_err} expected errors, {n_tf} also rendered by transformers)")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,19 @@ SCALE_FIELDS = {
     T.MXFP4: [(0, "e8m0")],
 }
 
+# The codebook formats, generated after everything above so adding them left the earlier
+# files' random bytes unchanged. "iq1m" is IQ1_M's half scale, spread over the top nibbles of
+# the four 16-bit scale words at byte 48.
+IQ_SCALE_FIELDS = {
+    T.IQ2_XXS: [(0, "f16")],
+    T.IQ2_XS: [(0, "f16")],
+    T.IQ2_S: [(0, "f16")],
+    T.IQ3_XXS: [(0, "f16")],
+    T.IQ3_S: [(0, "f16")],
+    T.IQ1_S: [(0, "f16")],
+    T.IQ1_M: [(48, "iq1m")],
+}
+
 
 def random_scales(n, dtype):
     # magnitudes from 2^-16 (subnormal in f16) to 4, random sign, some exact zeros
@@ -61,9 +74,15 @@ def random_blocks(qtype):
     block_elems, block_bytes = GGML_QUANT_SIZES[qtype]
     n_blocks = SHAPE[0] * SHAPE[1] // block_elems
     blocks = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
-    for off, kind in SCALE_FIELDS[qtype]:
+    for off, kind in {**SCALE_FIELDS, **IQ_SCALE_FIELDS}[qtype]:
         if kind == "f16":
             blocks[:, off:off + 2] = random_scales(n_blocks, np.float16).view(np.uint8).reshape(n_blocks, 2)
+        elif kind == "iq1m":
+            h = random_scales(n_blocks, np.float16).view(np.uint16)
+            words = blocks[:, off:off + 8].copy().view(np.uint16).reshape(n_blocks, 4)
+            for w in range(4):
+                words[:, w] = (words[:, w] & 0x0FFF) | (((h >> (4 * w)) & 0xF) << 12)
+            blocks[:, off:off + 8] = words.view(np.uint8).reshape(n_blocks, 8)
         elif kind == "f32":
             blocks[:, off:off + 4] = random_scales(n_blocks, np.float32).view(np.uint8).reshape(n_blocks, 4)
         else:  # e8m0: include the subnormal exponents 0 and 1, stay far from overflow
@@ -124,6 +143,13 @@ def main():
     src[0, 32:64] = np.array([127.0] + [k + 0.5 for k in range(-15, 16)], dtype=np.float32)
     quant = gguf.quants.quantize(src, T.Q8_0)
     write(os.path.join(OUT, "q8_0_quantize.gguf"), [("src", src, None), ("quant", quant, T.Q8_0)])
+
+    for qtype in IQ_SCALE_FIELDS:
+        raw = random_blocks(qtype)
+        ref = np.ascontiguousarray(reference(qtype, raw), dtype=np.float32)
+        if not np.isfinite(ref).all():
+            sys.exit(f"{qtype.name}: reference has inf/NaN; fix the scale generator")
+        write(os.path.join(OUT, qtype.name.lower() + ".gguf"), [("q", raw, qtype), ("ref", ref, None)])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/quantize/quantize_model.h"
+#include "engine/quantize/tensor_types.h"
 #include "engine/store/modelfile.h"
 #include "server/prompt.h"
 #include "server/server.h"
@@ -153,7 +155,15 @@ void handle_create(const httplib::Request& req, httplib::Response& res, ServerSt
     cr.license = lic;
   }
   cr.quantize = get_string(body, "quantize", "CreateRequest").value_or(get_string(body, "quantization", "CreateRequest").value_or(""));
-  if (!cr.quantize.empty()) throw HttpError{400, "quantization is not supported yet"};
+  if (!cr.quantize.empty()) {
+    if (!quantize::find_mix(cr.quantize)) throw HttpError{400, "unsupported quantization type " + cr.quantize};
+    cr.quantizer = [](const std::string& in, const std::string& out, const std::string& type) -> Status {
+      quantize::Options o;
+      o.mix = type;
+      auto s = quantize::quantize_model(in, out, o);
+      return s.ok() ? Status() : s.status();
+    };
+  }
   if (cr.from.empty() && cr.files.empty()) throw HttpError{400, "neither 'from' or 'files' was specified"};
   if (!cr.from.empty() && !st.store->resolve(cr.from)) throw HttpError{404, "model '" + cr.from + "' not found"};
   for (const auto& [fn, d] : cr.files)

@@ -51,8 +51,28 @@ json format_from(const json& body) {
   return nullptr;
 }
 
+// OpenAI tool calls (arguments a JSON string) in the native shape (arguments an object).
+json native_tool_calls(const json& calls) {
+  json out = json::array();
+  for (const auto& c : calls) {
+    if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) throw HttpError{400, "invalid tool call"};
+    const json& f = c["function"];
+    json args = f.contains("arguments") ? f["arguments"] : json::object();
+    if (args.is_string()) {
+      args = json::parse(args.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+      if (args.is_discarded()) throw HttpError{400, "invalid tool call arguments"};
+    }
+    if (!args.is_object()) throw HttpError{400, "invalid tool call arguments"};
+    json n{{"function", {{"index", (int)out.size()}, {"name", f.value("name", "")}, {"arguments", args}}}};
+    if (c.contains("id") && c["id"].is_string()) n["id"] = c["id"];
+    out.push_back(n);
+  }
+  return out;
+}
+
 json convert_messages(const json& in) {
   json out = json::array();
+  std::map<std::string, std::string> call_names;  // tool_call id -> function name, for tool results
   for (const auto& m0 : in) {
     if (!m0.is_object()) throw HttpError{400, "invalid message format"};
     const json m = lower_keys(m0);
@@ -60,10 +80,21 @@ json convert_messages(const json& in) {
     if (role == "developer") role = "system";
     const json content = m.contains("content") ? m["content"] : json();
     const bool has_calls = m.contains("tool_calls") && m["tool_calls"].is_array() && !m["tool_calls"].empty();
+    const json calls = has_calls ? native_tool_calls(m["tool_calls"]) : json();
+    if (has_calls)
+      for (const auto& c : calls)
+        if (c.contains("id")) call_names[c["id"].get<std::string>()] = c["function"]["name"].get<std::string>();
     auto base = [&](const std::string& text) {
       json n{{"role", role}, {"content", text}};
-      if (m.contains("name") && m["name"].is_string() && role == "tool") n["tool_name"] = m["name"];
+      if (role == "tool") {
+        if (m.contains("name") && m["name"].is_string()) n["tool_name"] = m["name"];
+        else if (m.contains("tool_call_id") && m["tool_call_id"].is_string())
+          if (auto it = call_names.find(m["tool_call_id"].get<std::string>()); it != call_names.end()) n["tool_name"] = it->second;
+      }
       if (m.contains("tool_call_id")) n["tool_call_id"] = m["tool_call_id"];
+      // Prior reasoning: Ollama's `reasoning`, or the `reasoning_content` other servers use.
+      for (const char* k : {"reasoning", "reasoning_content"})
+        if (m.contains(k) && m[k].is_string()) n["thinking"] = m[k];
       return n;
     };
     if (content.is_string()) {
@@ -96,6 +127,7 @@ json convert_messages(const json& in) {
       throw HttpError{400, "invalid message content type: " +
                                std::string(content.is_null() ? "<nil>" : content.is_number() ? "float64" : go_type_of(content))};
     }
+    if (has_calls && !out.empty()) out.back()["tool_calls"] = calls;
   }
   return out;
 }
@@ -126,15 +158,23 @@ json finish_reason(const json& fin, bool called = false) {
 // (arguments as JSON strings, index on the call).
 json openai_tool_calls(const json& native) {
   json out = json::array();
-  int i = 0;
   for (const auto& c : native) {
     const json& f = c.value("function", json::object());
+    const int i = f.value("index", (int)out.size());  // the call's place in the whole reply
     out.push_back(json{{"id", c.value("id", "call_" + std::to_string(i))},
-                       {"index", i++},
+                       {"index", i},
                        {"type", "function"},
                        {"function", {{"name", f.value("name", "")}, {"arguments", f.value("arguments", json::object()).dump()}}}});
   }
   return out;
+}
+
+// Reasoning text under both names clients look for: Ollama's `reasoning` and the
+// `reasoning_content` of DeepSeek/vLLM-style servers.
+void add_reasoning(json* msg, const json& native_message) {
+  if (!native_message.contains("thinking")) return;
+  (*msg)["reasoning"] = native_message["thinking"];
+  (*msg)["reasoning_content"] = native_message["thinking"];
 }
 
 json openai_error_chunk(const json& native) {
@@ -169,6 +209,7 @@ void chat_completions(const httplib::Request& req, httplib::Response& res, Serve
     const json fin = run->collect();
     json out = head;
     json msg{{"role", "assistant"}, {"content", fin["message"].value("content", "")}};
+    add_reasoning(&msg, fin["message"]);
     const bool called = fin["message"].contains("tool_calls");
     if (called) msg["tool_calls"] = openai_tool_calls(fin["message"]["tool_calls"]);
     out["choices"] = json::array({json{{"index", 0}, {"message", msg}, {"finish_reason", finish_reason(fin, called)}}});
@@ -188,6 +229,13 @@ void chat_completions(const httplib::Request& req, httplib::Response& res, Serve
       out += sse(c);
     };
     const std::string text = o.contains("message") ? o["message"].value("content", "") : "";
+    if (o.contains("message") && o["message"].contains("thinking")) {
+      json delta = json::object();
+      if (*first) delta["role"] = "assistant";
+      *first = false;
+      add_reasoning(&delta, o["message"]);
+      chunk(delta, nullptr);
+    }
     if (*first || !text.empty()) {
       json delta{{"content", text}};
       if (*first) delta["role"] = "assistant";
@@ -251,10 +299,6 @@ void register_openai_routes(httplib::Server& svr, ServerState& st) {
            guarded([&st](const httplib::Request& req, httplib::Response& res) { chat_completions(req, res, st); }, true));
   svr.Post("/v1/completions",
            guarded([&st](const httplib::Request& req, httplib::Response& res) { completions(req, res, st); }, true));
-  svr.Post("/v1/embeddings", guarded([](const httplib::Request& req, httplib::Response&) {
-             decode_body(req.body, "EmbedRequest");
-             throw HttpError{400, "embedding models are not supported by this server yet"};
-           }, true));
   svr.Get("/v1/models", guarded([&st](const httplib::Request&, httplib::Response& res) {
             auto list = st.store->list();
             if (!list) throw HttpError{500, list.error()};

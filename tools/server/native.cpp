@@ -2,8 +2,11 @@
 
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <set>
 
+#include "engine/grammar/json_schema.h"
+#include "engine/kv_cache.h"
 #include "server/prompt.h"
 
 namespace osprey::server {
@@ -20,7 +23,7 @@ std::string trim(std::string s) {
   return s;
 }
 
-enum class OptType { INT, FLOAT, BOOL, STRINGS };
+enum class OptType { INT, FLOAT, BOOL, STRING, STRINGS };
 
 // §3: every option clients send, with its type; unknown keys are ignored as upstream does.
 const std::map<std::string, OptType>& option_types() {
@@ -35,13 +38,17 @@ const std::map<std::string, OptType>& option_types() {
       {"tfs_z", OptType::FLOAT},          {"use_mmap", OptType::BOOL},        {"penalize_newline", OptType::BOOL},
       {"low_vram", OptType::BOOL},        {"f16_kv", OptType::BOOL},          {"logits_all", OptType::BOOL},
       {"vocab_only", OptType::BOOL},      {"use_mlock", OptType::BOOL},       {"numa", OptType::BOOL},
-      {"embedding_only", OptType::BOOL},  {"stop", OptType::STRINGS}};
+      {"embedding_only", OptType::BOOL},  {"stop", OptType::STRINGS},
+      // Osprey's own: the KV cache types (issue 4), as OSPREY_KV_CACHE_TYPE[_K|_V] but per
+      // request; a loaded model with other types is reloaded when idle.
+      {"kv_cache_type", OptType::STRING}, {"kv_cache_type_k", OptType::STRING}, {"kv_cache_type_v", OptType::STRING}};
   return t;
 }
 
 struct Options {
   GenerateParams gen;
   int64_t num_ctx = 0;
+  std::optional<DType> k_type, v_type;
 };
 
 // Applies one options object over `o`. Type errors are 400 (upstream answers 500, but
@@ -82,6 +89,14 @@ void apply_options(const json& opts, Options* o) {
       case OptType::BOOL:
         if (!v.is_boolean()) throw HttpError{400, "option \"" + key + "\" must be of type boolean"};
         break;
+      case OptType::STRING: {
+        if (!v.is_string()) throw HttpError{400, "option \"" + key + "\" must be of type string"};
+        auto type = parse_cache_type(v.get<std::string>());
+        if (!type) throw HttpError{400, "option \"" + key + "\": " + type.error()};
+        if (key != "kv_cache_type_v") o->k_type = *type;
+        if (key != "kv_cache_type_k") o->v_type = *type;
+        break;
+      }
       case OptType::STRINGS: {
         if (!v.is_array()) throw HttpError{400, "option \"" + key + "\" must be of type array"};
         std::vector<std::string> stops;
@@ -172,21 +187,30 @@ void NativeRun::prepare(const json& req) {
       context.push_back((int32_t)id);
     }
   }
-  bool think = false;
+  std::optional<bool> think;  // unset: the model's default
+  std::string think_level;
   if (auto it = req.find("think"); it != req.end() && !it->is_null()) {
-    if (it->is_boolean()) think = it->get<bool>();
-    else if (it->is_string() && std::set<std::string>{"high", "medium", "low", "max"}.count(it->get<std::string>())) think = true;
-    else
+    if (it->is_boolean()) {
+      think = it->get<bool>();
+    } else if (it->is_string() && std::set<std::string>{"high", "medium", "low", "max"}.count(it->get<std::string>())) {
+      think = true;
+      think_level = it->get<std::string>();
+    } else
       throw HttpError{400, "invalid think value: " + it->dump() + " (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"};
   }
   if (auto tl = get_int(req, "top_logprobs", T); tl && (*tl < 0 || *tl > 20))
     throw HttpError{400, "top_logprobs must be between 0 and 20"};
+  std::shared_ptr<const grammar::Grammar> format_grammar;  // structured output
   if (auto it = req.find("format"); it != req.end() && !it->is_null()) {
     if (it->is_string() && it->get<std::string>().empty()) {
-    } else if (it->is_string() && it->get<std::string>() != "json") {
-      throw HttpError{400, "invalid format: " + it->dump() + "; expected \"json\" or a valid JSON Schema"};
+    } else if (it->is_string() && it->get<std::string>() == "json") {
+      format_grammar = grammar::json_object_grammar();
+    } else if (it->is_object()) {
+      auto g = grammar::compile_json_schema(*it);
+      if (!g) throw HttpError{400, "invalid JSON schema in format: " + g.error()};
+      format_grammar = std::move(g).value();
     } else {
-      throw HttpError{400, "structured outputs (format) are not supported by this server yet"};
+      throw HttpError{400, "invalid format: " + it->dump() + "; expected \"json\" or a valid JSON Schema"};
     }
   }
   if (!chat_)
@@ -208,9 +232,11 @@ void NativeRun::prepare(const json& req) {
     throw HttpError{invalid ? 400 : 404, invalid ? "invalid model name" : "model '" + model_echo_ + "' not found"};
   }
   const store::ModelInfo& mi = info.value();
-  if (mi.model_path.empty())
+  if (mi.model_path.empty() || !has_capability(mi, "completion"))
     throw HttpError{400, "\"" + model_echo_ + "\" does not support " + (chat_ ? "chat" : "generate")};
-  if (think && !has_capability(mi, "thinking")) throw HttpError{400, "\"" + model_echo_ + "\" does not support thinking"};
+  const bool thinking_model = has_capability(mi, "thinking");
+  if (think.value_or(false) && !thinking_model) throw HttpError{400, "\"" + model_echo_ + "\" does not support thinking"};
+  if (!think && thinking_model) think = true;  // on by default for thinking models (§6.1)
   if (!suffix.empty() && !has_capability(mi, "insert")) throw HttpError{400, mi.name.full() + " does not support insert"};
   if (tools.is_array() && !tools.empty() && !has_capability(mi, "tools"))
     throw HttpError{400, mi.name.full() + " does not support tools"};
@@ -238,6 +264,8 @@ void NativeRun::prepare(const json& req) {
   lr.name = mi.name.full();
   lr.path = mi.model_path;
   lr.n_ctx = o.num_ctx;
+  lr.k_type = o.k_type;
+  lr.v_type = o.v_type;
   lr.keep_alive_ns = keep_alive_ns_;
   SchedError why;
   std::string err;
@@ -252,11 +280,6 @@ void NativeRun::prepare(const json& req) {
 
   std::string text;
   const ModelTemplate mt = model_template(mi);
-  if (chat_ && tools.is_array() && !tools.empty()) {
-    std::string open, close;
-    tool_call_tags(mt.text, mt.is_go, &open, &close);
-    tools_ = std::make_unique<ToolCallParser>(open, close);
-  }
   if (raw_) {
     text = prompt_text;
   } else if (!chat_ && !templ.empty()) {
@@ -270,8 +293,14 @@ void NativeRun::prepare(const json& req) {
       for (const auto& m : mi.messages) msgs.push_back(m);
     if (chat_) for (const auto& m : messages) msgs.push_back(m);
     else msgs.push_back({{"role", "user"}, {"content", prompt_text}});
-    text = render_messages(mt, msgs, tools);
+    text = render_messages(mt, msgs, tools, think, think_level);
   }
+  // Thinking and tool calls are read back the way the template writes them (not for raw
+  // prompts or template overrides, whose format is the client's own).
+  const bool offered_tools = chat_ && tools.is_array() && !tools.empty();
+  if (!raw_ && templ.empty() && (think.value_or(false) || offered_tools))
+    reply_ = std::make_unique<chat::ReplyParser>(
+        chat::reply_format(template_source(mt), text, think.value_or(false), offered_tools ? tools : json()));
   const Tokenizer& tok = runner_->model().tokenizer();
   // Client-supplied token ids index the embedding table: never let one out of range.
   const int64_t n_vocab = runner_->model().hparams().n_vocab;
@@ -289,6 +318,7 @@ void NativeRun::prepare(const json& req) {
   job_ = std::make_shared<Job>();
   job_->prompt = prompt_;
   job_->gen = o.gen;
+  job_->gen.grammar = format_grammar;
   in_queue_ = false;  // the runner takes the queue place over from here
   runner_->submit(job_);
 }
@@ -318,9 +348,36 @@ json NativeRun::final_object(const std::string& text) {
   return o;
 }
 
+json NativeRun::delta_object(const std::string& thinking, const std::string& content,
+                             const std::vector<chat::ToolCall>* calls) const {
+  json o = base();
+  if (chat_) {
+    o["message"] = {{"role", "assistant"}, {"content", content}};
+    if (!thinking.empty()) o["message"]["thinking"] = thinking;
+    if (calls && !calls->empty()) {
+      json arr = json::array();
+      for (const auto& c : *calls)
+        arr.push_back(json{{"id", c.id},
+                           {"function", {{"index", c.index}, {"name", c.name}, {"arguments", json::parse(c.arguments.dump())}}}});
+      o["message"]["tool_calls"] = arr;
+    }
+  } else {
+    o["response"] = content;
+    if (!thinking.empty()) o["thinking"] = thinking;
+  }
+  o["done"] = false;
+  return o;
+}
+
 bool NativeRun::next(json* out, bool* ready, int poll_ms) {
   *ready = false;
   if (done_) return false;
+  if (!queued_.empty()) {
+    *out = std::move(queued_.front());
+    queued_.erase(queued_.begin());
+    *ready = true;
+    return true;
+  }
   if (!special_reason_.empty() || !job_) {
     *out = final_object("");
     *ready = done_ = true;
@@ -328,26 +385,28 @@ bool NativeRun::next(json* out, bool* ready, int poll_ms) {
   }
   std::string text;
   const bool more = job_->next(&text, poll_ms);
-  if (tools_) text = tools_->feed(text);
-  if (!more && tools_ && !tools_flushed_ && job_->error().empty()) {
-    // Held-back text resolves at the end: tool calls, or content after all.
-    tools_flushed_ = true;
-    std::string rest;
-    const json calls = tools_->finish(&rest);
-    text += rest;
-    if (!calls.empty()) {
-      *out = base();
-      (*out)["message"] = {{"role", "assistant"}, {"content", text}, {"tool_calls", calls}};
-      (*out)["done"] = false;
-      *ready = true;
-      return true;
+  chat::ReplyDelta d;
+  if (reply_) {
+    d = reply_->feed(text);
+    if (!more && !reply_flushed_ && job_->error().empty()) {
+      // Held-back text resolves at the end: tool calls, or content after all.
+      reply_flushed_ = true;
+      chat::ReplyDelta rest = reply_->finish();
+      d.thinking += rest.thinking;
+      d.content += rest.content;
+      for (auto& c : rest.calls) d.calls.push_back(std::move(c));
     }
+  } else {
+    d.content = std::move(text);
   }
-  if (!text.empty()) {
-    *out = base();
-    if (chat_) (*out)["message"] = {{"role", "assistant"}, {"content", text}};
-    else (*out)["response"] = text;
-    (*out)["done"] = false;
+  if (!d.empty()) {
+    // Calls come on a chunk of their own, with empty content (§5.2).
+    if (!d.calls.empty() && !(d.thinking.empty() && d.content.empty())) {
+      *out = delta_object(d.thinking, d.content, nullptr);
+      queued_.push_back(delta_object("", "", &d.calls));
+    } else {
+      *out = delta_object(d.thinking, d.content, &d.calls);
+    }
     *ready = true;
     return true;
   }
@@ -359,22 +418,24 @@ bool NativeRun::next(json* out, bool* ready, int poll_ms) {
 }
 
 json NativeRun::collect() {
-  std::string all;
+  std::string all, thinking;
   json calls = json::array();
   json o;
   bool ready;
   while (next(&o, &ready, 1000)) {
     if (!ready) continue;
     if (o.contains("error")) throw HttpError{500, o["error"].get<std::string>()};
+    json& part = chat_ ? o["message"] : o;
     if (o.value("done", false)) {
-      if (chat_) o["message"]["content"] = all;
-      else o["response"] = all;
-      if (!calls.empty()) o["message"]["tool_calls"] = calls;
+      part[chat_ ? "content" : "response"] = all;
+      if (!thinking.empty()) part["thinking"] = thinking;
+      if (!calls.empty()) part["tool_calls"] = calls;
       return o;
     }
-    if (chat_ && o["message"].contains("tool_calls"))
-      for (const auto& c : o["message"]["tool_calls"]) calls.push_back(c);
-    all += chat_ ? o["message"]["content"].get<std::string>() : o["response"].get<std::string>();
+    if (part.contains("tool_calls"))
+      for (const auto& c : part["tool_calls"]) calls.push_back(c);
+    if (part.contains("thinking")) thinking += part["thinking"].get<std::string>();
+    all += part[chat_ ? "content" : "response"].get<std::string>();
   }
   throw HttpError{500, "generation ended without a result"};
 }

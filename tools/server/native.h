@@ -8,7 +8,7 @@
 #include "engine/scheduler.h"
 #include "engine/store/model_store.h"
 #include "server/http_util.h"
-#include "server/tool_calls.h"
+#include "engine/chat/reply.h"
 
 namespace osprey::server {
 
@@ -55,8 +55,12 @@ class NativeRun {
   int64_t t0_ = 0, load_ns_ = 0;
   int64_t keep_alive_ns_ = 0;
   bool in_queue_ = false;
-  std::unique_ptr<ToolCallParser> tools_;  // set when the request offers tools
-  bool tools_flushed_ = false;
+  // Splits the reply into thinking, content and tool calls (set when thinking is on or the
+  // request offers tools); objects it yields beyond one per step wait in queued_.
+  std::unique_ptr<chat::ReplyParser> reply_;
+  bool reply_flushed_ = false;
+  std::vector<json> queued_;
+  json delta_object(const std::string& thinking, const std::string& content, const std::vector<chat::ToolCall>* calls) const;
 };
 
 }  // namespace osprey::server

@@ -95,20 +95,25 @@ ModelTemplate model_template(const store::ModelInfo& m) {
   return t;
 }
 
-namespace {
-chat::TemplateSource source_of(const ModelTemplate& t) {
+chat::TemplateSource template_source(const ModelTemplate& t) {
   chat::TemplateSource src;
   (t.is_go ? src.go_template : src.jinja_template) = t.text;
   src.bos_token = t.bos;
   src.eos_token = t.eos;
   return src;
 }
-}  // namespace
 
 std::vector<std::string> capabilities(const store::ModelInfo& m) {
+  // As Ollama: a GGUF that declares <arch>.pooling_type is an embedding model, else a
+  // completion model.
+  if (const auto* md = gguf_metadata(m.model_path)) {
+    const std::string pooling_key = meta_string(*md, "general.architecture") + ".pooling_type";
+    for (const auto& kv : *md)
+      if (kv.first == pooling_key) return {"embedding"};
+  }
   std::vector<std::string> caps = {"completion"};
   const ModelTemplate t = model_template(m);
-  const chat::TemplateCaps tc = chat::template_caps(source_of(t));
+  const chat::TemplateCaps tc = chat::template_caps(template_source(t));
   if (tc.tools) caps.push_back("tools");
   if (tc.insert) caps.push_back("insert");
   if (tc.thinking) caps.push_back("thinking");
@@ -121,7 +126,8 @@ bool has_capability(const store::ModelInfo& m, const std::string& cap) {
   return false;
 }
 
-std::string render_messages(const ModelTemplate& t, const json& messages, const json& tools) {
+std::string render_messages(const ModelTemplate& t, const json& messages, const json& tools,
+                            std::optional<bool> think, const std::string& think_level) {
   std::vector<chat::Message> msgs;
   for (const auto& m : messages) {
     chat::Message c;
@@ -135,7 +141,9 @@ std::string render_messages(const ModelTemplate& t, const json& messages, const 
   }
   chat::PromptOptions o;
   if (tools.is_array() && !tools.empty()) o.tools = tools;
-  auto r = chat::render_chat(source_of(t), msgs, o);
+  o.think = think;
+  o.think_level = think_level;
+  auto r = chat::render_chat(template_source(t), msgs, o);
   if (!r) throw HttpError{500, "template: " + r.error()};
   return r.value();
 }

@@ -138,11 +138,6 @@ void register_native_routes(httplib::Server& svr, ServerState& st) {
                           [](const json& o) { return o.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; });
              }));
   }
-  for (const char* p : {"/api/embed", "/api/embeddings"})
-    svr.Post(p, guarded([](const httplib::Request& req, httplib::Response&) {
-               decode_body(req.body, "EmbedRequest");
-               throw HttpError{400, "embedding models are not supported by this server yet"};
-             }));
   svr.Post("/api/push", guarded([](const httplib::Request& req, httplib::Response&) {
              decode_body(req.body, "PushRequest");
              throw HttpError{501, "push is not supported by this server"};
@@ -249,6 +244,7 @@ int serve_main(int threads) {
   register_native_routes(svr, st);
   register_model_routes(svr, st);
   register_openai_routes(svr, st);
+  register_embed_routes(svr, st);
 
   if (!svr.bind_to_port(host, port)) {
     std::fprintf(stderr, "osprey: error: cannot listen on %s:%d\n", host.c_str(), port);

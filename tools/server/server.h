@@ -25,6 +25,7 @@ void stream_run(httplib::Response& res, std::shared_ptr<NativeRun> run, const ch
 void register_native_routes(httplib::Server& svr, ServerState& st);
 void register_model_routes(httplib::Server& svr, ServerState& st);
 void register_openai_routes(httplib::Server& svr, ServerState& st);
+void register_embed_routes(httplib::Server& svr, ServerState& st);  // /api/embed, /api/embeddings, /v1/embeddings
 
 // Reads the environment (OSPREY_* first, then OLLAMA_*), binds, serves until stopped.
 int serve_main(int threads);

@@ -1,0 +1,279 @@
+// Weighted scale searches for the K-quant and IQ4 quantizers. See quantize_fit.h.
+//
+// The shared idea: for a candidate inverse scale, round every element to its nearest level;
+// given those levels the best scale is a weighted least-squares solution in closed form, and
+// its error is  sum(w x^2) - (sum w x l)^2 / sum(w l^2)  for the symmetric case, so comparing
+// candidates needs only the two sums. Sums are accumulated in double: groups are small and
+// the affine error is a difference of nearly equal terms.
+#include "kernels/quantize_fit.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/base/fp16.h"
+
+namespace osprey::kernels::qfit {
+
+float f16_round(float v) { return f16_to_f32(f32_to_f16(v)); }
+
+void row_weights(const float* x, int64_t n, const float* importance, float* w) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += (double)x[i] * x[i];
+  const float sigma2 = n > 0 ? (float)(ss / (double)n) : 0.0f;
+  // An importance of exactly zero (a column no calibration token reached) must not make the
+  // element free to be anything: floor it at a small share of the row's mean importance.
+  float floor_imp = 0.0f;
+  if (importance) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += importance[i] > 0 ? importance[i] : 0.0f;
+    floor_imp = n > 0 ? (float)(1e-3 * s / (double)n) : 0.0f;
+    if (floor_imp <= 0.0f) importance = nullptr;  // nothing usable: plain weights
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float base = sigma2 > 0.0f ? std::sqrt((importance ? 2.0f : 1.0f) * sigma2 + x[i] * x[i]) : 1.0f;
+    const float imp = importance ? std::fmax(importance[i], floor_imp) : 1.0f;
+    w[i] = base * imp;
+  }
+}
+
+namespace {
+
+// Signed element of largest magnitude (0 if the group is all zeros).
+float signed_absmax(const float* x, int n) {
+  float amax = 0.0f, vmax = 0.0f;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), vmax = x[i];
+  return vmax;
+}
+
+}  // namespace
+
+float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
+  const float vmax = signed_absmax(x, n);
+  if (vmax == 0.0f) {
+    for (int i = 0; i < n; ++i) q[i] = 0;
+    return 0.0f;
+  }
+  // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
+  // levels (stretching clips the largest value but resolves the rest more finely).
+  float best_iscale = (float)qmin / vmax;
+  double best_score = -1.0;
+  for (int side = 0; side < 2; ++side) {
+    const float target = side == 0 ? (float)qmin : (float)qmax;
+    const float sgn = target < 0 ? -1.0f : 1.0f;
+    for (int k = -6; k <= 10; ++k) {
+      const float iscale = (target + sgn * 0.1f * (float)k) / vmax;
+      double slx = 0, sll = 0;
+      for (int i = 0; i < n; ++i) {
+        const int l = round_clamp(iscale * x[i], qmin, qmax);
+        slx += (double)w[i] * x[i] * l;
+        sll += (double)w[i] * l * l;
+      }
+      if (sll > 0 && slx * slx / sll > best_score) best_score = slx * slx / sll, best_iscale = iscale;
+    }
+  }
+  double slx = 0, sll = 0;
+  for (int i = 0; i < n; ++i) {
+    q[i] = round_clamp(best_iscale * x[i], qmin, qmax);
+    slx += (double)w[i] * x[i] * q[i];
+    sll += (double)w[i] * q[i] * q[i];
+  }
+  return sll > 0 ? (float)(slx / sll) : 1.0f / best_iscale;
+}
+
+namespace {
+
+struct AffineFit {
+  double d, b, err;
+};
+
+// Best d, b (b <= 0) for x ~ d*q + b given q, with the weighted squared error.
+AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool any_sign_offset) {
+  double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0, sxx = 0;
+  for (int i = 0; i < n; ++i) {
+    const double wi = w[i], qi = q[i], xi = x[i];
+    sw += wi, sq += wi * qi, sqq += wi * qi * qi, sx += wi * xi, sqx += wi * qi * xi, sxx += wi * xi * xi;
+  }
+  AffineFit f{0, 0, 0};
+  const double det = sw * sqq - sq * sq;
+  if (det > 0) {
+    f.d = (sw * sqx - sq * sx) / det;
+    f.b = (sqq * sx - sq * sqx) / det;
+  }
+  if (det <= 0 || (f.b > 0 && !any_sign_offset) || f.d < 0) {  // constrained: offset pinned at zero
+    f.b = 0;
+    f.d = sqq > 0 ? std::fmax(0.0, sqx / sqq) : 0.0;
+  }
+  f.err = sxx - 2 * f.d * sqx - 2 * f.b * sx + f.d * f.d * sqq + 2 * f.d * f.b * sq + f.b * f.b * sw;
+  return f;
+}
+
+}  // namespace
+
+void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m, bool any_sign_offset) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < n; ++i) lo = std::fmin(lo, x[i]), hi = std::fmax(hi, x[i]);
+  if (lo > 0.0f && !any_sign_offset) lo = 0.0f;
+  if (hi <= lo) {  // constant group (<= 0): all the offset
+    for (int i = 0; i < n; ++i) q[i] = 0;
+    *d = 0.0f;
+    *m = -lo;
+    return;
+  }
+  int trial[64];
+  AffineFit best{0, 0, INFINITY};
+  for (int k = -10; k <= 10; ++k) {
+    const float iscale = ((float)qmax + 0.1f * (float)k) / (hi - lo);
+    for (int i = 0; i < n; ++i) trial[i] = round_clamp(iscale * (x[i] - lo), 0, qmax);
+    const AffineFit f = solve_affine(x, w, n, trial, any_sign_offset);
+    if (f.err < best.err) {
+      best = f;
+      for (int i = 0; i < n; ++i) q[i] = trial[i];
+    }
+  }
+  // One re-rounding with the fitted scale and offset, kept if it helps.
+  if (best.d > 0) {
+    const double id = 1.0 / best.d;
+    for (int i = 0; i < n; ++i) trial[i] = round_clamp((float)((x[i] - best.b) * id), 0, qmax);
+    const AffineFit f = solve_affine(x, w, n, trial, any_sign_offset);
+    if (f.err < best.err) {
+      best = f;
+      for (int i = 0; i < n; ++i) q[i] = trial[i];
+    }
+  }
+  *d = (float)best.d;
+  *m = (float)-best.b;
+}
+
+namespace {
+
+int nearest_level_search(float v, const int8_t* levels, int nlevels) {
+  int lo = 0, hi = nlevels - 1;
+  if (v <= levels[lo]) return lo;
+  if (v >= levels[hi]) return hi;
+  while (hi - lo > 1) {  // levels[lo] < v < levels[hi]
+    const int mid = (lo + hi) / 2;
+    if (v < levels[mid]) hi = mid; else lo = mid;
+  }
+  return (v - levels[lo] <= levels[hi] - v) ? lo : hi;
+}
+
+}  // namespace
+
+// The table fit calls this for every element and candidate scale, so it reads a lookup table
+// in steps of 0.5: levels are integers, so every midpoint between two of them is a multiple
+// of 0.5 and no cell [k/2, (k+1)/2) straddles one. (A value exactly on a midpoint may go
+// either way; both levels are equally near.) The table is rebuilt when the levels change.
+int nearest_level(float v, const int8_t* levels, int nlevels) {
+  if (!(v > levels[0])) return 0;
+  if (v >= levels[nlevels - 1]) return nlevels - 1;
+  thread_local const int8_t* cached = nullptr;
+  thread_local int cached_n = 0;
+  thread_local uint8_t lut[512];  // cell k covers [(k - 256) / 2, (k - 255) / 2)
+  if (cached != levels || cached_n != nlevels) {
+    for (int k = 0; k < 512; ++k) lut[k] = (uint8_t)nearest_level_search((float)(k - 256) * 0.5f + 0.25f, levels, nlevels);
+    cached = levels, cached_n = nlevels;
+  }
+  return lut[(int)std::floor(v * 2.0f) + 256];  // v in (-128, 127]: index in [0, 511]
+}
+
+float fit_table(const float* x, const float* w, int n, const int8_t* levels, int nlevels, int* q) {
+  const float vmax = signed_absmax(x, n);
+  if (vmax == 0.0f) {
+    const int zero = nearest_level(0.0f, levels, nlevels);
+    for (int i = 0; i < n; ++i) q[i] = zero;
+    return 0.0f;
+  }
+  auto score_of = [&](float iscale, int* out, double* stx_out, double* stt_out) {
+    double stx = 0, stt = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = nearest_level(iscale * x[i], levels, nlevels);
+      if (out) out[i] = l;
+      const double t = levels[l];
+      stx += (double)w[i] * x[i] * t;
+      stt += (double)w[i] * t * t;
+    }
+    *stx_out = stx, *stt_out = stt;
+    return stt > 0 ? stx * stx / stt : -1.0;
+  };
+  // The largest value lands on either end of the table, stretched by up to +-half a step.
+  float best_iscale = (float)levels[0] / vmax;
+  double best_score = -1.0, stx, stt;
+  for (int side = 0; side < 2; ++side) {
+    const float target = side == 0 ? (float)levels[0] : (float)levels[nlevels - 1];
+    const float sgn = target < 0 ? -1.0f : 1.0f;
+    for (int k = -4; k <= 8; ++k) {
+      const float iscale = (target + sgn * 2.0f * (float)k) / vmax;
+      const double s = score_of(iscale, nullptr, &stx, &stt);
+      if (s > best_score) best_score = s, best_iscale = iscale;
+    }
+  }
+  score_of(best_iscale, q, &stx, &stt);
+  float d = stt > 0 ? (float)(stx / stt) : 1.0f / best_iscale;
+  // Re-assign levels with the fitted scale; keep if the error drops.
+  if (d != 0.0f) {
+    int trial[64];
+    const double s = score_of(1.0f / d, trial, &stx, &stt);
+    if (s > best_score) {
+      for (int i = 0; i < n; ++i) q[i] = trial[i];
+      d = (float)(stx / stt);
+    }
+  }
+  return d;
+}
+
+// Symmetric super-block: x ~ D * sc[g] * q. Chooses q for D, then tries the least-squares
+// D for those q. Returns the D to store (already representable in half precision).
+float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
+                       const Grid& grid, int* q, double* err_out) {
+  const int n = group * ngroups;
+  auto assign = [&](float Dh, int* out) {
+    double err = 0;
+    for (int g = 0; g < ngroups; ++g) {
+      const float dl = Dh * (float)sc[g];
+      const float id = dl != 0.0f ? 1.0f / dl : 0.0f;
+      for (int i = g * group; i < (g + 1) * group; ++i) {
+        out[i] = dl != 0.0f ? grid.nearest(x[i] * id) : 0;
+        const double e = x[i] - dl * grid.value(out[i]);
+        err += w[i] * e * e;
+      }
+    }
+    return err;
+  };
+  float best_D = f16_round(D);
+  double best_err = assign(best_D, q);
+  double sxy = 0, syy = 0;
+  for (int i = 0; i < n; ++i) {
+    const double y = (double)sc[i / group] * grid.value(q[i]);
+    sxy += w[i] * x[i] * y, syy += w[i] * y * y;
+  }
+  if (syy > 0) {
+    int trial[kMaxSuperBlock];
+    const float D1 = f16_round((float)(sxy / syy));
+    const double err = assign(D1, trial);
+    if (err < best_err) {
+      best_D = D1;
+      std::memcpy(q, trial, sizeof(int) * n);
+    }
+  }
+  if (err_out) *err_out = best_err;
+  return best_D;
+}
+
+
+float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float stretch) {
+  float D = 0.0f;
+  if (qmin < 0) {
+    const float vmax = signed_absmax(s, n);
+    D = vmax / ((float)qmin - stretch);
+  } else {
+    float smax = 0.0f;
+    for (int j = 0; j < n; ++j) smax = std::fmax(smax, s[j]);
+    D = smax / ((float)qmax + stretch);
+  }
+  const float iD = D != 0.0f ? 1.0f / D : 0.0f;
+  for (int j = 0; j < n; ++j) iq[j] = round_clamp(s[j] * iD, qmin, qmax);
+  return D;
+}
+
+}  // namespace osprey::kernels::qfit

@@ -1,0 +1,79 @@
+// Weighted least-squares fits shared by the K-quant and IQ4 quantizers (private to kernels/).
+//
+// Every format here stores x ~ d * q (symmetric) or x ~ d * q - m (affine) per small group,
+// with q from a fixed integer range or, for IQ4, a fixed table of levels. Rounding with the
+// obvious scale (max / qmax) is rarely the best choice: the fits below try a fan of candidate
+// scales around it, round with each, and keep the one whose least-squares optimum (given the
+// rounded q) has the lowest weighted error. The weights are where an importance matrix
+// enters: a column that sees large activations costs more to get wrong.
+#pragma once
+#include <cstdint>
+
+namespace osprey::kernels::qfit {
+
+// Per-element weights for one row of n elements (sigma2: their mean square). Without
+// importance, w = sqrt(sigma2 + x^2): large weights matter more. With importance (the mean
+// squared activation per column, which makes importance * error^2 the expected squared output
+// error), w = importance * sqrt(2 sigma2 + x^2): the importance leads and the magnitude term
+// only tilts it. Never all zero.
+void row_weights(const float* x, int64_t n, const float* importance, float* w);
+
+// x ~ d * q, q integer in [qmin, qmax] (qmin < 0 < qmax). Writes q (as int) and returns d,
+// which may be negative: the value of largest magnitude is tried against both ends of the range.
+float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q);
+
+// x ~ d * q - m, q integer in [0, qmax], d >= 0, m >= 0 (the K-quants' group offset is never
+// above zero: they store it as an unsigned amount to subtract). With any_sign_offset (Q4_1,
+// Q5_1, which store the offset as a signed half) m may be negative too. Writes q, d, m.
+void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m,
+                bool any_sign_offset = false);
+
+// x ~ d * levels[q], levels sorted ascending (16 entries). Writes q and returns d (signed).
+float fit_table(const float* x, const float* w, int n, const int8_t* levels, int nlevels, int* q);
+
+// Index of the level nearest to v (levels sorted ascending).
+int nearest_level(float v, const int8_t* levels, int nlevels);
+
+// Quantize group scales s[0..n) to integers in [qmin, qmax] with one shared float scale:
+// returns D and writes iq so that s[j] ~ D * iq[j]. Symmetric (qmin < 0): the scale of largest
+// magnitude maps to qmin - stretch. Unsigned (qmin == 0): the largest maps to qmax + stretch.
+// (A negative stretch clips the largest scale a little to resolve the others more finely.)
+float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float stretch = 0.0f);
+
+// The stretches the K-quant and IQ4_XS quantizers try for their group scales, keeping the one
+// whose finished block has the lowest weighted error.
+constexpr float kScaleStretches[] = {0.0f, -1.0f, -0.5f, 0.5f};
+
+// Round-half-away-from-zero to int, clamped to [lo, hi].
+// Clamped in float first, so an out-of-range (or NaN, which goes to lo) value never reaches
+// the int conversion.
+inline int round_clamp(float v, int lo, int hi) {
+  if (!(v > (float)lo)) return lo;
+  if (v >= (float)hi) return hi;
+  return (int)(v >= 0 ? v + 0.5f : v - 0.5f);
+}
+
+// The values a group's integer q decodes to: qmin..qmax themselves, or table[q] for an index
+// q in [0, qmax] (table sorted ascending).
+struct Grid {
+  int qmin, qmax;
+  const int8_t* table;
+  float value(int q) const { return table ? (float)table[q] : (float)q; }
+  int nearest(float v) const { return table ? nearest_level(v, table, qmax + 1) : round_clamp(v, qmin, qmax); }
+};
+
+// Largest group layout the finishing step handles (one K-quant super-block).
+constexpr int kMaxSuperBlock = 256;
+
+// Step after the group scales sc[] have been quantized against super-scale D, for the
+// symmetric formats x ~ D * sc[g] * grid.value(q): re-choose every q for the scales as they
+// will be decoded, then try the least-squares D for those q, keeping it if the error drops.
+// Returns the D to store, already rounded to half precision.
+// *err, if given, receives the weighted squared error of the result.
+float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
+                       const Grid& grid, int* q, double* err = nullptr);
+
+// v rounded to the nearest half-precision value.
+float f16_round(float v);
+
+}  // namespace osprey::kernels::qfit

@@ -1,0 +1,201 @@
+// Quantizers against references: tests/data/quantize/ref.gguf, made by
+// tests/scripts/gen_quantize_ref.py, holds source rows (synthetic and real weights), an
+// importance row, gguf-py's quantization of the 32-element formats (must match byte for byte)
+// and llama.cpp's quantization of the K-quant and IQ4 formats (the bar for round-trip error).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "kernels/dequant.h"
+#include "kernels/quantize.h"
+
+namespace {
+
+using osprey::DType;
+namespace gguf = osprey::gguf;
+namespace kernels = osprey::kernels;
+
+struct RefData {
+  std::unique_ptr<gguf::File> file;
+  int64_t n = 0, rows = 0;
+  std::vector<float> src, imp;
+};
+
+const RefData& ref() {
+  static RefData d = [] {
+    RefData r;
+    auto f = gguf::File::open(std::string(OSPREY_TEST_DATA) + "/quantize/ref.gguf");
+    if (!f.ok()) return r;
+    r.file = std::move(*f);
+    const gguf::TensorInfo* s = r.file->find_tensor("src");
+    const gguf::TensorInfo* i = r.file->find_tensor("imp");
+    if (!s || !i || s->type != DType::F32 || i->type != DType::F32 || s->ne.size() != 2) return r;
+    r.n = s->ne[0], r.rows = s->ne[1];
+    r.src.resize(s->n_elements());
+    std::memcpy(r.src.data(), s->data, s->nbytes);
+    r.imp.resize(i->n_elements());
+    std::memcpy(r.imp.data(), i->data, i->nbytes);
+    return r;
+  }();
+  return d;
+}
+
+std::vector<uint8_t> quantize_rows(DType t, const RefData& d, const float* imp) {
+  const int64_t rb = osprey::dtype_row_bytes(t, d.n);
+  std::vector<uint8_t> out(rb * d.rows, 0xAA);
+  for (int64_t r = 0; r < d.rows; ++r)
+    EXPECT_TRUE(kernels::quantize_row(t, d.src.data() + r * d.n, out.data() + r * rb, d.n, imp));
+  return out;
+}
+
+class ExactRef : public ::testing::TestWithParam<DType> {};
+
+TEST_P(ExactRef, MatchesGgufPyByteForByte) {
+  const DType t = GetParam();
+  const RefData& d = ref();
+  ASSERT_TRUE(d.file) << "tests/data/quantize/ref.gguf missing (tests/scripts/gen_quantize_ref.py)";
+  const gguf::TensorInfo* want = d.file->find_tensor(std::string("gguf.") + osprey::dtype_name(t));
+  ASSERT_NE(want, nullptr);
+  ASSERT_EQ(want->type, t);
+  {
+    const std::vector<uint8_t> got = quantize_rows(t, d, nullptr);
+    ASSERT_EQ(got.size(), want->nbytes);
+    const int64_t block = osprey::dtype_traits(t)->block_bytes;
+    int bad = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      if (got[i] != want->data[i] && ++bad <= 5)
+        ADD_FAILURE() << osprey::dtype_name(t) << " byte " << i << " (block " << i / block << "): got "
+                      << (int)got[i] << " want " << (int)want->data[i];
+    EXPECT_EQ(bad, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats32, ExactRef,
+                         ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0),
+                         [](const ::testing::TestParamInfo<DType>& i) { return std::string(osprey::dtype_name(i.param)); });
+
+// Weighted squared round-trip error of quantized rows q (w: per-column weights or all ones).
+double weighted_error(DType t, const uint8_t* q, const RefData& d, const float* w, int64_t row) {
+  const int64_t rb = osprey::dtype_row_bytes(t, d.n);
+  std::vector<float> y(d.n);
+  EXPECT_TRUE(kernels::dequantize_row(t, q + row * rb, y.data(), d.n));
+  double err = 0;
+  for (int64_t j = 0; j < d.n; ++j) {
+    const double e = (double)y[j] - d.src[row * d.n + j];
+    EXPECT_TRUE(std::isfinite(y[j])) << osprey::dtype_name(t) << " row " << row;
+    err += (w ? w[j] : 1.0) * e * e;
+  }
+  return err;
+}
+
+struct ErrorCase {
+  DType type;
+  double max_ratio;  // Osprey's total error may be at most this multiple of llama.cpp's
+  bool plain;        // also compare without importance (the 32-element formats are exact there)
+};
+
+class VersusLlama : public ::testing::TestWithParam<ErrorCase> {};
+
+TEST_P(VersusLlama, RoundTripErrorNoWorseThanLlamaCpp) {
+  const ErrorCase c = GetParam();
+  const RefData& d = ref();
+  ASSERT_TRUE(d.file) << "tests/data/quantize/ref.gguf missing (tests/scripts/gen_quantize_ref.py)";
+  for (bool with_imp : {false, true}) {
+    if (!with_imp && !c.plain) continue;
+    const std::string name = std::string(with_imp ? "llama_imp." : "llama.") + osprey::dtype_name(c.type);
+    const gguf::TensorInfo* theirs = d.file->find_tensor(name);
+    ASSERT_NE(theirs, nullptr) << name;
+    ASSERT_EQ(theirs->type, c.type);
+    const float* imp = with_imp ? d.imp.data() : nullptr;
+    const std::vector<uint8_t> ours = quantize_rows(c.type, d, imp);
+    ASSERT_EQ(ours.size(), theirs->nbytes);
+    double e_ours = 0, e_theirs = 0;
+    for (int64_t r = 0; r < d.rows; ++r) {
+      // Each row normalised by its own scale so the huge synthetic row does not dominate.
+      double ss = 0;
+      for (int64_t j = 0; j < d.n; ++j) ss += (imp ? imp[j] : 1.0) * d.src[r * d.n + j] * d.src[r * d.n + j];
+      if (ss == 0) ss = 1;
+      const double eo = weighted_error(c.type, ours.data(), d, imp, r) / ss;
+      const double et = weighted_error(c.type, theirs->data, d, imp, r) / ss;
+      // Per row: never grossly worse (a broken packing or scale would be many times worse).
+      if (std::getenv("OSPREY_QUANT_VERBOSE")) std::printf("  %s row %lld: %.5g vs %.5g\n", name.c_str(), (long long)r, eo, et);
+      EXPECT_LE(eo, 1.5 * et + 1e-6) << name << " row " << r << ": ours " << eo << " llama.cpp " << et;
+      // Rows whose values are below what a half-precision scale can express lose everything in
+      // both; they would swamp the total.
+      if (et < 0.5) e_ours += eo, e_theirs += et;
+    }
+    std::printf("%-16s relative error: osprey %.6g llama.cpp %.6g ratio %.4f\n", name.c_str(), e_ours, e_theirs,
+                e_ours / e_theirs);
+    EXPECT_LE(e_ours, c.max_ratio * e_theirs) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KAndIQ4, VersusLlama,
+    ::testing::Values(ErrorCase{DType::Q4_0, 1.0, false}, ErrorCase{DType::Q4_1, 1.0, false},
+                      ErrorCase{DType::Q5_0, 1.0, false}, ErrorCase{DType::Q5_1, 1.0, false},
+                      ErrorCase{DType::Q2_K, 1.0, true}, ErrorCase{DType::Q3_K, 1.0, true},
+                      ErrorCase{DType::Q4_K, 1.0, true}, ErrorCase{DType::Q5_K, 1.0, true},
+                      ErrorCase{DType::Q6_K, 1.0, true}, ErrorCase{DType::IQ4_NL, 1.0, true},
+                      ErrorCase{DType::IQ4_XS, 1.0, true}),
+    [](const ::testing::TestParamInfo<ErrorCase>& i) { return std::string(osprey::dtype_name(i.param.type)); });
+
+TEST(Quantize, ImportanceLowersTheWeightedError) {
+  // The importance row must steer the search: the error weighted by it drops when it is used.
+  const RefData& d = ref();
+  ASSERT_TRUE(d.file);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                  DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
+    const std::vector<uint8_t> plain = quantize_rows(t, d, nullptr), steered = quantize_rows(t, d, d.imp.data());
+    double e_plain = 0, e_steered = 0;
+    for (int64_t r = 0; r < d.rows; ++r) {
+      e_plain += weighted_error(t, plain.data(), d, d.imp.data(), r);
+      e_steered += weighted_error(t, steered.data(), d, d.imp.data(), r);
+    }
+    EXPECT_LT(e_steered, e_plain) << osprey::dtype_name(t);
+  }
+}
+
+TEST(Quantize, ZeroAndConstantRowsRoundTrip) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                  DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
+    for (float v : {0.0f, -0.375f, 2.0f}) {
+      std::vector<float> x(256, v), y(256, 99.0f);
+      std::vector<uint8_t> q(osprey::dtype_row_bytes(t, 256));
+      ASSERT_TRUE(kernels::quantize_row(t, x.data(), q.data(), 256));
+      ASSERT_TRUE(kernels::dequantize_row(t, q.data(), y.data(), 256));
+      for (float e : y) ASSERT_NEAR(e, v, 0.02f * std::fabs(v) + 1e-7f) << osprey::dtype_name(t) << " value " << v;
+    }
+  }
+}
+
+TEST(Quantize, NonFiniteInputDoesNotCrash) {
+  // Garbage in (a NaN or inf weight) gives garbage out, but no undefined behaviour.
+  std::vector<float> x(256, 0.5f);
+  x[3] = NAN;
+  x[200] = INFINITY;
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
+    std::vector<uint8_t> q(osprey::dtype_row_bytes(t, 256));
+    EXPECT_TRUE(kernels::quantize_row(t, x.data(), q.data(), 256)) << osprey::dtype_name(t);
+  }
+}
+
+TEST(Quantize, RejectsPartialBlocksAndUnsupportedTypes) {
+  std::vector<float> x(512, 1.0f);
+  std::vector<uint8_t> q(4096, 0x5A);
+  EXPECT_FALSE(kernels::quantize_row(DType::Q4_K, x.data(), q.data(), 32));
+  EXPECT_FALSE(kernels::quantize_row(DType::Q4_0, x.data(), q.data(), 33));
+  EXPECT_FALSE(kernels::quantize_row(DType::Q4_0, x.data(), q.data(), -32));
+  EXPECT_FALSE(kernels::quantize_row(DType::Q8_K, x.data(), q.data(), 256));
+  EXPECT_FALSE(kernels::quantize_row((DType)77, x.data(), q.data(), 32));
+  EXPECT_EQ(q[0], 0x5A);  // nothing written on failure
+  EXPECT_FALSE(kernels::has_quantizer(DType::IQ2_XXS));
+  EXPECT_TRUE(kernels::has_quantizer(DType::IQ4_XS));
+}
+
+}  // namespace
