@@ -8,7 +8,9 @@ creates the model from the GGUF with `osprey create`, then for each stream count
 many /api/generate requests at once (different prompts, temperature 0.7, fixed seeds,
 num_predict tokens) and reports sum(eval_count) / wall time, plus each stream's own rate.
 """
-import argparse, json, os, shutil, socket, subprocess, tempfile, threading, time, urllib.request
+import argparse, json, os, threading, time
+
+from local_server import LocalServer, post
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OSPREY = os.path.join(HERE, "..", "build", "tools", "osprey")
@@ -16,20 +18,9 @@ PROMPTS = ["Write a short story about a lighthouse keeper.", "Explain how a bicy
            "List some facts about the moon.", "Describe a walk in a forest in autumn."]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def generate(url, prompt, seed, n, out):
-    body = json.dumps({"model": "bench", "prompt": prompt, "stream": False,
-                       "options": {"num_predict": n, "temperature": 0.7, "seed": seed}}).encode()
-    req = urllib.request.Request(url + "/api/generate", body, {"Content-Type": "application/json"})
-    r = json.loads(urllib.request.urlopen(req, timeout=600).read())
-    out.append(r)
+    out.append(json.loads(post(url, "/api/generate", {"model": "bench", "prompt": prompt, "stream": False,
+                                                       "options": {"num_predict": n, "temperature": 0.7, "seed": seed}})))
 
 
 def main():
@@ -40,24 +31,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--streams", type=int, nargs="+", default=[1, 4, 8])
     a = ap.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    store = tempfile.mkdtemp(prefix="osprey-bench-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "OSPREY_"))}
-    env.update({"OSPREY_HOST": f"127.0.0.1:{port}", "OSPREY_MODELS": store, "OSPREY_NUM_PARALLEL": str(a.parallel)})
-    srv = subprocess.Popen([OSPREY, "serve", "-t", str(a.threads)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        mf = os.path.join(store, "Modelfile")
-        with open(mf, "w") as f:
-            f.write(f"FROM {a.gguf}\n")
-        subprocess.run([OSPREY, "create", "bench", "-f", mf], env=env, check=True, capture_output=True)
+    with LocalServer(OSPREY, a.threads, {"OSPREY_NUM_PARALLEL": str(a.parallel)}) as srv:
+        srv.create("bench", a.gguf)
+        url = srv.url
         generate(url, "warm up", 0, 4, [])
         print(f"model {os.path.basename(a.gguf)}, {a.threads} threads, OSPREY_NUM_PARALLEL={a.parallel}, "
               f"{a.tokens} tokens per stream\n")
@@ -75,10 +51,6 @@ def main():
             toks = sum(r["eval_count"] for r in out)
             per = sum(r["eval_count"] / (r["eval_duration"] / 1e9) for r in out) / max(1, len(out))
             print(f"| {k} | {toks / wall:.1f} | {per:.1f} | {wall:.2f} |", flush=True)
-    finally:
-        srv.terminate()
-        srv.wait(10)
-        shutil.rmtree(store, ignore_errors=True)
 
 
 if __name__ == "__main__":

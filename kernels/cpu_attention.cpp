@@ -19,11 +19,6 @@ namespace {
 
 constexpr int64_t kBlock = 64;  // cells scored before their values are accumulated
 
-const VecF32& vf() {
-  static const VecF32& v = vec_f32();
-  return v;
-}
-
 // How the query meets a cached key row of type t.
 struct KeyDot {
   ActQuant act = ActQuant::NONE;  // query quantized to this for the integer dot
@@ -125,11 +120,11 @@ bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
         if (l.q_bytes) {
           for (int64_t g = 0; g < G; ++g) score[g * kBlock + j] = l.kd.dot(krow, qq + g * l.q_bytes, a.D);
         } else if (a.k_type == DType::F16) {
-          for (int64_t g = 0; g < G; ++g) score[g * kBlock + j] = vf().dot_f16((const uint16_t*)krow, q + g * a.D, a.D);
+          for (int64_t g = 0; g < G; ++g) score[g * kBlock + j] = vec_f32().dot_f16((const uint16_t*)krow, q + g * a.D, a.D);
         } else {
           const float* k = a.k_type == DType::F32 ? (const float*)krow : ktmp;
           if (a.k_type != DType::F32 && !dequantize_row(a.k_type, krow, ktmp, a.D)) return false;
-          for (int64_t g = 0; g < G; ++g) score[g * kBlock + j] = vf().dot(k, q + g * a.D, a.D);
+          for (int64_t g = 0; g < G; ++g) score[g * kBlock + j] = vec_f32().dot(k, q + g * a.D, a.D);
         }
       }
       // Scale, cap, and rescale what was accumulated when a head's maximum grows.
@@ -157,13 +152,13 @@ bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
         const uint8_t* vrow = vbase + (size_t)((base + b0 + j) * a.Hkv + hk) * v_row;
         const float* v = (const float*)vrow;
         if (a.v_type == DType::F16) {
-          vf().f16_to_f32((const uint16_t*)vrow, vtmp, a.Dv);
+          vec_f32().f16_to_f32((const uint16_t*)vrow, vtmp, a.Dv);
           v = vtmp;
         } else if (a.v_type != DType::F32) {
           if (!dequantize_row(a.v_type, vrow, vtmp, a.Dv)) return false;
           v = vtmp;
         }
-        for (int64_t g = 0; g < G; ++g) vf().axpy(score[g * kBlock + j], v, acc + g * a.Dv, a.Dv);
+        for (int64_t g = 0; g < G; ++g) vec_f32().axpy(score[g * kBlock + j], v, acc + g * a.Dv, a.Dv);
       }
     }
     for (int64_t g = 0; g < G; ++g) {
@@ -196,7 +191,7 @@ void attention_merge(const AttentionArgs& a, int64_t n_chunks, const float* part
       if (pc[1] <= 0) continue;  // an empty chunk
       const float f = std::exp(pc[0] - m);
       total += pc[1] * f;
-      vf().axpy(f, pc + 2, o, a.Dv);
+      vec_f32().axpy(f, pc + 2, o, a.Dv);
     }
     const float inv = total > 0 ? 1.0f / total : 0.0f;
     for (int64_t i = 0; i < a.Dv; ++i) o[i] *= inv;

@@ -176,6 +176,22 @@ std::string go_float(double d) {
   return sign + m + "e" + (e < 0 ? "-" : "+") + es;
 }
 
+// An object's members ("key<colon>value") or an array's elements, joined by `sep` between
+// brackets: Python's repr and Go's JSON differ only in the separators and the string quoting.
+template <class QuoteKey, class Render>
+std::string join_container(const OJson& v, const char* sep, const char* colon, QuoteKey quote_key, Render render) {
+  const bool object = v.is_object();
+  std::string out = object ? "{" : "[";
+  bool first = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (!first) out += sep;
+    first = false;
+    if (object) out += quote_key(it.key()) + colon;
+    out += render(it.value());
+  }
+  return out + (object ? "}" : "]");
+}
+
 }  // namespace
 
 std::string py_float(double d) {
@@ -209,26 +225,9 @@ std::string py_repr(const OJson& v) { return py_repr_at(v, 0); }
 std::string py_repr_at(const OJson& v, int depth) {
   check_depth(depth);
   switch (v.type()) {
-    case OJson::value_t::object: {
-      std::string out = "{";
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ", ";
-        first = false;
-        out += py_quote_repr(it.key()) + ": " + py_repr_at(it.value(), depth + 1);
-      }
-      return out + "}";
-    }
-    case OJson::value_t::array: {
-      std::string out = "[";
-      bool first = true;
-      for (const auto& e : v) {
-        if (!first) out += ", ";
-        first = false;
-        out += py_repr_at(e, depth + 1);
-      }
-      return out + "]";
-    }
+    case OJson::value_t::object:
+    case OJson::value_t::array:
+      return join_container(v, ", ", ": ", py_quote_repr, [&](const OJson& e) { return py_repr_at(e, depth + 1); });
     case OJson::value_t::string: return py_quote_repr(v.get_ref<const std::string&>());
     case OJson::value_t::boolean: return v.get<bool>() ? "True" : "False";
     case OJson::value_t::null: return "None";
@@ -246,26 +245,9 @@ std::string go_json(const OJson& v) { return go_json_at(v, 0); }
 std::string go_json_at(const OJson& v, int depth) {
   check_depth(depth);
   switch (v.type()) {
-    case OJson::value_t::object: {
-      std::string out = "{";
-      bool first = true;
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ",";
-        first = false;
-        out += go_quote(it.key()) + ":" + go_json_at(it.value(), depth + 1);
-      }
-      return out + "}";
-    }
-    case OJson::value_t::array: {
-      std::string out = "[";
-      bool first = true;
-      for (const auto& e : v) {
-        if (!first) out += ",";
-        first = false;
-        out += go_json_at(e, depth + 1);
-      }
-      return out + "]";
-    }
+    case OJson::value_t::object:
+    case OJson::value_t::array:
+      return join_container(v, ",", ":", go_quote, [&](const OJson& e) { return go_json_at(e, depth + 1); });
     case OJson::value_t::string: return go_quote(v.get_ref<const std::string&>());
     case OJson::value_t::number_float: return go_float(v.get<double>());
     case OJson::value_t::discarded: return "null";
