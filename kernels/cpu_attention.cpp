@@ -1,15 +1,23 @@
 // Attention of the working CPU path: one pass over the cached keys and values with an online
-// softmax (flash-style), reading the cache in its own type: f16 keys through the f16 x f32
-// dot, q8_0 / q4_0 keys through the integer dot against the query quantized to 8 bits (as
-// the matmul does with activations), other types converted a row at a time.
+// softmax (flash-style), reading the cache in its own type. A block of kBlock cells is
+// converted to f32 once and met by R query rows at a time: the G query heads sharing a kv
+// head and, in prompt processing, a tile of consecutive query tokens of one sequence (each
+// masked causally / by the window on its own). The inner loops are per ISA
+// (kernels/cpu/attention_kernels.h): dots with the head dimension in the lanes, a polynomial
+// exp over the block of scores, value rows accumulated into all R rows at once.
 //
-// Generation has one token and few kv heads (Gemma 3 270M has one), so (token, kv head)
+// Generation has one token and few kv heads (Gemma 3 270M has one), so (tile, kv head)
 // alone leaves threads idle while the cache grows; each kv range is also cut into chunks
 // whose partial results (running max, sum, weighted values) are merged afterwards.
+//
+// OSPREY_ATTN_SIMD=0 selects the earlier path (one dot per cell and head through the matmul
+// primitives, q8_0 / q4_0 keys against the query quantized to 8 bits) for A/B benchmarks.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
+#include "kernels/cpu/attention_kernels.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
@@ -17,7 +25,8 @@
 namespace osprey::kernels::cpu {
 namespace {
 
-constexpr int64_t kBlock = 64;  // cells scored before their values are accumulated
+constexpr int64_t kBlock = 64;   // cells scored before their values are accumulated
+constexpr int64_t kMaxTile = 16;  // query tokens per work unit in prompt processing
 
 // How the query meets a cached key row of type t.
 struct KeyDot {
@@ -59,33 +68,172 @@ bool token_range(const AttentionArgs& a, int64_t t, int64_t* base, int64_t* lo, 
   return true;
 }
 
+bool per_cell_path() {
+  static const bool on = [] {
+    const char* e = std::getenv("OSPREY_ATTN_SIMD");
+    return e && std::strcmp(e, "0") == 0;
+  }();
+  return on;
+}
+
+// Query tokens per work unit: enough rows (tile x G) to reuse each converted cache block.
+int64_t tile_tokens(const AttentionArgs& a) {
+  if (a.T <= 1 || per_cell_path()) return 1;
+  return std::clamp<int64_t>(32 / std::max<int64_t>(1, a.Hq / a.Hkv), 1, kMaxTile);
+}
+
+int64_t n_tiles(const AttentionArgs& a) {
+  const int64_t tq = tile_tokens(a);
+  return (a.T + tq - 1) / tq;
+}
+
+struct Scratch {
+  float *q, *k, *v, *s, *acc, *mx, *sum;  // [R][D], [kBlock][D], [kBlock][Dv], [R][kBlock], [R][Dv], [R], [R]
+};
+
+Scratch carve(const AttentionArgs& a, float* p) {
+  const int64_t R = tile_tokens(a) * (a.Hq / a.Hkv);
+  Scratch s;
+  s.q = p;
+  s.k = s.q + R * a.D;
+  s.v = s.k + kBlock * a.D;
+  s.s = s.v + kBlock * a.Dv;
+  s.acc = s.s + R * kBlock;
+  s.mx = s.acc + R * a.Dv;
+  s.sum = s.mx + R;
+  return s;
+}
+int64_t carved_floats(const AttentionArgs& a) {
+  const int64_t R = tile_tokens(a) * (a.Hq / a.Hkv);
+  return R * (a.D + kBlock + a.Dv + 2) + kBlock * (a.D + a.Dv);
+}
+
+// n cache rows of type t from `src` (rows `stride` bytes apart) as f32: a pointer straight
+// into an f32 cache, else `buf` filled by the table (or row by row by the scalar one).
+const float* rows_f32(const AttnKernels& k, DType t, const uint8_t* src, size_t stride, int64_t n, int64_t D,
+                      float* buf, int64_t* ld) {
+  if (t == DType::F32) {
+    *ld = (int64_t)(stride / sizeof(float));
+    return (const float*)src;
+  }
+  *ld = D;
+  if (k.rows_to_f32(t, src, stride, n, D, buf) || scalar::attn_kernels().rows_to_f32(t, src, stride, n, D, buf))
+    return buf;
+  return nullptr;
+}
+
 }  // namespace
 
+int64_t attention_units(const AttentionArgs& a, int64_t n_chunks) { return n_tiles(a) * a.Hkv * n_chunks; }
+
 int64_t attention_chunks(const AttentionArgs& a, int n_threads) {
-  const int64_t units = a.T * a.Hkv;
+  const int64_t units = n_tiles(a) * a.Hkv;
   if (n_threads <= 1 || units >= 2 * (int64_t)n_threads) return 1;
   int64_t longest = 0;
   for (int64_t t = 0; t < a.T; ++t) {
     int64_t base, lo, hi;
     if (token_range(a, t, &base, &lo, &hi)) longest = std::max(longest, hi - lo);
   }
-  // Enough chunks for every thread to have two, none shorter than a few blocks.
-  const int64_t want = (4 * (int64_t)n_threads + units - 1) / units;
-  return std::clamp<int64_t>(std::min(want, longest / (4 * kBlock)), 1, 64);
+  // Enough chunks for every thread to have eight (the pool hands out equal ranges of units,
+  // so more units even out the load), none shorter than a few blocks, and a unit count that
+  // divides among the threads.
+  const int64_t want = (16 * (int64_t)n_threads + units - 1) / units;
+  int64_t chunks = std::clamp<int64_t>(std::min(want, longest / (4 * kBlock)), 1, 64);
+  while (chunks > 1 && chunks < 64 && (units * chunks) % n_threads != 0) ++chunks;
+  return chunks;
 }
 
 int64_t attention_scratch_floats(const AttentionArgs& a) {
   const Layout l = layout(a);
-  return a.D + a.Dv + l.group * (l.q_bytes / 4 + kBlock + a.Dv + 2);
+  return std::max(carved_floats(a), a.D + a.Dv + l.group * (l.q_bytes / 4 + kBlock + a.Dv + 2));
 }
 
 int64_t attention_partial_floats(const AttentionArgs& a, int64_t n_chunks) {
   return n_chunks <= 1 ? 0 : a.T * a.Hq * n_chunks * (a.Dv + 2);
 }
 
-// Units are (token, kv head, chunk), chunk fastest. With one chunk the result is written to
-// a.out; otherwise each query head's (max, sum, unnormalised values) goes to `partials`.
-bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1, float* scratch, float* partials) {
+namespace {
+
+// Tokens [t0, t1) of one sequence slot against kv head hk, chunk c of their joint range.
+bool attend_run(const AttnKernels& kk, const AttentionArgs& a, int64_t t0, int64_t t1, int64_t hk, int64_t c,
+                int64_t n_chunks, const Scratch& w, float* partials) {
+  const int64_t G = a.Hq / a.Hkv, nt = t1 - t0, R = nt * G;
+  int64_t base = 0, lo[kMaxTile], hi[kMaxTile], L = INT64_MAX, H = 0;
+  for (int64_t i = 0; i < nt; ++i) {
+    if (!token_range(a, t0 + i, &base, &lo[i], &hi[i])) return false;
+    L = std::min(L, lo[i]);
+    H = std::max(H, hi[i]);
+    std::memcpy(w.q + i * G * a.D, a.q + ((t0 + i) * a.Hq + hk * G) * a.D, (size_t)(G * a.D) * sizeof(float));
+  }
+  const int64_t per = (H - L + n_chunks - 1) / n_chunks;
+  const int64_t c0 = std::min(H, L + c * per), c1 = std::min(H, c0 + per);
+  std::fill(w.mx, w.mx + R, -INFINITY);
+  std::fill(w.sum, w.sum + R, 0.0f);
+  std::fill(w.acc, w.acc + R * a.Dv, 0.0f);
+  const size_t k_stride = (size_t)(dtype_row_bytes(a.k_type, a.D) * a.Hkv);
+  const size_t v_stride = (size_t)(dtype_row_bytes(a.v_type, a.Dv) * a.Hkv);
+  const uint8_t* kbase = (const uint8_t*)a.k + (size_t)hk * (k_stride / a.Hkv);
+  const uint8_t* vbase = (const uint8_t*)a.v + (size_t)hk * (v_stride / a.Hkv);
+  for (int64_t b0 = c0; b0 < c1; b0 += kBlock) {
+    const int64_t nb = std::min(kBlock, c1 - b0);
+    bool any = false;
+    for (int64_t i = 0; i < nt; ++i) any |= lo[i] < b0 + nb && hi[i] > b0;
+    if (!any) continue;
+    int64_t ldk, ldv;
+    const float* kf = rows_f32(kk, a.k_type, kbase + (size_t)(base + b0) * k_stride, k_stride, nb, a.D, w.k, &ldk);
+    if (!kf) return false;
+    kk.scores(w.q, R, kf, ldk, nb, a.D, a.scale, w.s, kBlock);
+    for (int64_t i = 0; i < nt; ++i) {
+      // This token's cells of the block: [j0, j1); the rest are masked.
+      const int64_t j0 = std::clamp<int64_t>(lo[i] - b0, 0, nb), j1 = std::clamp<int64_t>(hi[i] - b0, 0, nb);
+      for (int64_t r = i * G; r < (i + 1) * G; ++r) {
+        float* s = w.s + r * kBlock;
+        if (j0 >= j1) {
+          std::fill(s, s + nb, 0.0f);
+          continue;
+        }
+        std::fill(s, s + j0, -INFINITY);
+        std::fill(s + j1, s + nb, -INFINITY);
+        float m = w.mx[r];
+        for (int64_t j = j0; j < j1; ++j) {
+          if (a.softcap > 0) s[j] = a.softcap * std::tanh(s[j] / a.softcap);
+          m = std::max(m, s[j]);
+        }
+        if (m > w.mx[r]) {  // rescale what was accumulated under the old maximum
+          const float f = std::exp(w.mx[r] - m);  // 0 on the first block
+          if (w.sum[r] > 0)
+            for (int64_t e = 0; e < a.Dv; ++e) w.acc[r * a.Dv + e] *= f;
+          w.sum[r] *= f;
+          w.mx[r] = m;
+        }
+        w.sum[r] += kk.exp_sum(s, nb, w.mx[r]);
+      }
+    }
+    const float* vf =
+        rows_f32(kk, a.v_type, vbase + (size_t)(base + b0) * v_stride, v_stride, nb, a.Dv, w.v, &ldv);
+    if (!vf) return false;
+    kk.accumulate(w.s, kBlock, R, vf, ldv, nb, a.Dv, w.acc);
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t t = t0 + r / G, h = hk * G + r % G;
+    const float* acc = w.acc + r * a.Dv;
+    if (n_chunks == 1) {
+      float* o = a.out + (t * a.Hq + h) * a.Dv;
+      const float inv = w.sum[r] > 0 ? 1.0f / w.sum[r] : 0.0f;
+      for (int64_t e = 0; e < a.Dv; ++e) o[e] = acc[e] * inv;
+    } else {
+      float* p = partials + ((t * a.Hq + h) * n_chunks + c) * (a.Dv + 2);
+      p[0] = w.mx[r];
+      p[1] = w.sum[r];
+      std::memcpy(p + 2, acc, (size_t)a.Dv * sizeof(float));
+    }
+  }
+  return true;
+}
+
+// The earlier path (OSPREY_ATTN_SIMD=0): units (token, kv head, chunk).
+bool attention_per_cell(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1, float* scratch,
+                        float* partials) {
   const Layout l = layout(a);
   const int64_t G = l.group;
   float* ktmp = scratch;
@@ -176,6 +324,34 @@ bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
     }
   }
   return true;
+}
+
+}  // namespace
+
+// Units are (tile of tokens, kv head, chunk), chunk fastest. With one chunk the result is
+// written to a.out; otherwise each query head's (max, sum, unnormalised values) goes to
+// `partials`. A tile's tokens are taken in runs that share a sequence slot.
+bool attention_with(const AttnKernels& k, const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
+                    float* scratch, float* partials) {
+  const Scratch w = carve(a, scratch);
+  const int64_t tq = tile_tokens(a);
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t c = u % n_chunks, r = u / n_chunks;
+    const int64_t tile = r / a.Hkv, hk = r % a.Hkv;
+    const int64_t t_end = std::min(a.T, (tile + 1) * tq);
+    for (int64_t t0 = tile * tq; t0 < t_end;) {
+      int64_t t1 = t0 + 1;
+      while (t1 < t_end && a.meta[2 * t1] == a.meta[2 * t0]) ++t1;
+      if (!attend_run(k, a, t0, t1, hk, c, n_chunks, w, partials)) return false;
+      t0 = t1;
+    }
+  }
+  return true;
+}
+
+bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1, float* scratch, float* partials) {
+  if (per_cell_path()) return attention_per_cell(a, n_chunks, u0, u1, scratch, partials);
+  return attention_with(attn_kernels(), a, n_chunks, u0, u1, scratch, partials);
 }
 
 void attention_merge(const AttentionArgs& a, int64_t n_chunks, const float* partials) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/base/fp16.h"
+#include "kernels/cpu/activation_kernels.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
@@ -37,12 +38,6 @@ const float* row_f32(DType t, const void* base, int64_t row, int64_t K, float* t
   return dequantize_row(t, src, tmp, K) ? tmp : nullptr;
 }
 
-float gelu_f(float x) {
-  const float c = 0.7978845608028654f;  // sqrt(2/pi)
-  return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
-}
-float silu_f(float x) { return x / (1.0f + std::exp(-x)); }
-
 }  // namespace
 
 bool get_rows(DType t, const void* table, int64_t K, int64_t V, const int32_t* ids, int64_t r0, int64_t r1, float* out) {
@@ -68,13 +63,16 @@ static void gemm_panels(GemmFn gemm, const void* w, size_t w_row, int64_t n0, in
 bool matmul(const float* x, int64_t M, int64_t K, DType wt, const void* w, int64_t n0, int64_t n1, int64_t N,
             float* y, float* scratch) {
   if (dtype_row_bytes(wt, K) < 0) return false;
-  if (wt == DType::F16 && M > 1 && n1 > n0)  // f32 activations: only F16 has a tile for those
-    if (const GemmFn g = gemm_for(wt)) {
-      gemm_panels(g, w, (size_t)dtype_row_bytes(wt, K), n0, n1, x, (size_t)K * 4, M, K, N, y);
+  const bool half = wt == DType::F16 || wt == DType::BF16;  // 16-bit floats: f32 activations
+  if (half && M > 1 && n1 > n0)
+    if (const GemmFn g = gemm_for(wt)) {  // blocks K itself: one call for the whole batch
+      const size_t wrow = (size_t)dtype_row_bytes(wt, K);
+      g((const uint8_t*)w + (size_t)n0 * wrow, wrow, n1 - n0, x, (size_t)K * 4, M, K, y + n0, N);
       return true;
     }
-  if (wt == DType::F16 && M == 1) {  // one token: convert on the fly instead of a second pass
-    for (int64_t n = n0; n < n1; ++n) y[n] = vf().dot_f16((const uint16_t*)w + n * K, x, K);
+  if (half && M == 1) {  // one token: convert on the fly instead of a second pass
+    const auto dot = wt == DType::F16 ? vf().dot_f16 : vf().dot_bf16;
+    for (int64_t n = n0; n < n1; ++n) y[n] = dot((const uint16_t*)w + n * K, x, K);
     return true;
   }
   for (int64_t n = n0; n < n1; ++n) {
@@ -174,20 +172,15 @@ void rope(const RopeArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
-void silu(const float* x, int64_t i0, int64_t i1, float* y) {
-  for (int64_t i = i0; i < i1; ++i) y[i] = silu_f(x[i]);
-}
-void gelu(const float* x, int64_t i0, int64_t i1, float* y) {
-  for (int64_t i = i0; i < i1; ++i) y[i] = gelu_f(x[i]);
-}
-void gelu_erf(const float* x, int64_t i0, int64_t i1, float* y) {
-  for (int64_t i = i0; i < i1; ++i) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
-}
+// The activations run through the active ISA's table (kernels/cpu/activation_kernels.h).
+void silu(const float* x, int64_t i0, int64_t i1, float* y) { act_kernels().silu(x + i0, i1 - i0, y + i0); }
+void gelu(const float* x, int64_t i0, int64_t i1, float* y) { act_kernels().gelu(x + i0, i1 - i0, y + i0); }
+void gelu_erf(const float* x, int64_t i0, int64_t i1, float* y) { act_kernels().gelu_erf(x + i0, i1 - i0, y + i0); }
 void swiglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y) {
-  for (int64_t i = i0; i < i1; ++i) y[i] = silu_f(g[i]) * u[i];
+  act_kernels().swiglu(g + i0, u + i0, i1 - i0, y + i0);
 }
 void geglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y) {
-  for (int64_t i = i0; i < i1; ++i) y[i] = gelu_f(g[i]) * u[i];
+  act_kernels().geglu(g + i0, u + i0, i1 - i0, y + i0);
 }
 
 void softmax(const float* x, int64_t K, int64_t r0, int64_t r1, float scale, float* y) {

@@ -135,22 +135,12 @@ void dq_q2_k(const void* src, float* y, int64_t nb) {
   }
 }
 
-// Q3_K's sixteen 6-bit scales: low 4 bits are the nibbles of bytes 0..7 (all low nibbles
-// first, then all high nibbles), high 2 bits come from bytes 8..11, two bits per scale.
-void unpack_q3_k_scales(const uint8_t* s, int out[16]) {
-  for (int k = 0; k < 16; ++k) {
-    const int lo = k < 8 ? (s[k] & 0x0F) : (s[k - 8] >> 4);
-    const int hi = (s[8 + k % 4] >> (2 * (k / 4))) & 3;
-    out[k] = (lo | (hi << 4)) - 32;
-  }
-}
-
 void dq_q3_k(const void* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += OSPREY_QK_K) {
     const auto b = load_block<block_q3_K>(src, i);
     const float d = h2f(b.d);
     int scales[16];
-    unpack_q3_k_scales(b.scales, scales);
+    osprey_q3k_scales(b.scales, scales);
     for (int e = 0; e < OSPREY_QK_K; ++e) {
       const int half = e / 128, shift = 2 * ((e % 128) / 32), l = e % 32;
       const int low = (b.qs[half * 32 + l] >> shift) & 3;

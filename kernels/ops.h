@@ -82,10 +82,12 @@ void geglu(const float* g, const float* u, int64_t i0, int64_t i1, float* y);
 void softmax(const float* x, int64_t K, int64_t r0, int64_t r1, float scale, float* y);
 bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const float* x, int64_t r0, int64_t r1,
               const int32_t* meta);  // rows of x: [D, H*T]
-// Attention (cpu_attention.cpp) over work units (token, kv head, chunk of the kv range),
-// u = (t * Hkv + hk) * n_chunks + c. One chunk writes a.out; more write per-head partial
-// results (attention_partial_floats of them) that attention_merge combines into a.out.
+// Attention (cpu_attention.cpp) over work units (tile of query tokens, kv head, chunk of the
+// kv range), u = (tile * Hkv + hk) * n_chunks + c; attention_units of them. One chunk writes
+// a.out; more write per-head partial results (attention_partial_floats of them) that
+// attention_merge combines into a.out.
 int64_t attention_chunks(const AttentionArgs& a, int n_threads);
+int64_t attention_units(const AttentionArgs& a, int64_t n_chunks);
 int64_t attention_scratch_floats(const AttentionArgs& a);  // per thread
 int64_t attention_partial_floats(const AttentionArgs& a, int64_t n_chunks);
 bool attention(const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1, float* scratch, float* partials);

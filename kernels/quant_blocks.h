@@ -92,6 +92,17 @@ typedef struct {
 } block_q3_K;
 OSPREY_BLOCK_ASSERT(block_q3_K, 110);
 
+/* Q3_K's sixteen signed scales (-32..31): the low 4 bits are the nibbles of bytes 0..7 (all
+ * low nibbles first, then all high nibbles), the high 2 bits come from bytes 8..11, two bits
+ * per scale. */
+static inline void osprey_q3k_scales(const uint8_t* s, int out[16]) {
+  for (int k = 0; k < 16; ++k) {
+    const int lo = k < 8 ? (s[k] & 0x0F) : (s[k - 8] >> 4);
+    const int hi = (s[8 + k % 4] >> (2 * (k / 4))) & 3;
+    out[k] = (lo | (hi << 4)) - 32;
+  }
+}
+
 /* 8 sub-blocks of 32; 6-bit scales and mins packed in 12 bytes. */
 typedef struct {
   uint16_t d;

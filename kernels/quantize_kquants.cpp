@@ -193,7 +193,7 @@ void quantize_row_q3_k(const float* x, void* dst, int64_t n, const float* import
       if (u[e] & 4) b.hmask[e % 32] |= (uint8_t)(1u << (e / 32));
     }
     pack_2bit_planes(u, b.qs);
-    for (int k = 0; k < 16; ++k) {  // see unpack_q3_k_scales in dequant.cpp
+    for (int k = 0; k < 16; ++k) {  // inverse of osprey_q3k_scales (quant_blocks.h)
       const int v = sc[k] + 32;
       if (k < 8) b.scales[k] |= (uint8_t)(v & 15); else b.scales[k - 8] |= (uint8_t)((v & 15) << 4);
       b.scales[8 + k % 4] |= (uint8_t)((v >> 4) << (2 * (k / 4)));

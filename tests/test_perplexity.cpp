@@ -74,7 +74,11 @@ void expect_llama_cpp_ppl(const char* file) {
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->n_chunks, want["n_chunks"].get<int64_t>());
   const double ppl = r->nll.ppl(), ref_ppl = want["ppl"].get<double>();
-  EXPECT_NEAR(ppl / ref_ppl, 1.0, 0.015) << "osprey " << ppl << " llama.cpp " << ref_ppl;
+  // Both engines round activations to 8 bits in their own order; per token that leaves them
+  // ~0.1 nats (RMS) apart (bench/ppl_cross_engine.py), a standard error of ~0.6% on the PPL
+  // of these 256 scored tokens, so 2% is ~3 standard errors. (Gemma 3: llama.cpp 46.21 is
+  // itself 1.3% above Osprey's exact-matmul 45.60; Osprey's fast path gives 45.51.)
+  EXPECT_NEAR(ppl / ref_ppl, 1.0, 0.02) << "osprey " << ppl << " llama.cpp " << ref_ppl;
   EXPECT_NEAR(r->nll.ppl_error(), want["ppl_err"].get<double>(), 0.02 * want["ppl_err"].get<double>());
 }
 

@@ -222,45 +222,58 @@ TEST_P(QuantDot, GemmTilesEqualOneRowKernelBitForBit) {
   std::printf("note: %d GEMM variants tested for %s\n", tested, dtype_name(t));
 }
 
-// F16 weights against f32 activations: bit for bit the variant's f32 dot of the converted
-// weight row, for K that is not a multiple of any vector width too.
-TEST(QuantDot, F16GemmTilesEqualRowDotBitForBit) {
+// F16/BF16 weights against f32 activations: every variant's GEMM gives, bit for bit, the plain
+// fma chain over k from 0 (written out here), so results depend on neither the tile, nor the
+// K-block, nor the number of tokens, nor the ISA. K crosses the K-blocks and no vector width
+// divides it; rows and columns cross the panel and tile edges (AVX-512 32 x 12, AVX2 16 x 6).
+TEST(QuantDot, FloatGemmIsTheFmaChainBitForBit) {
   std::mt19937 rng(23);
   std::uniform_real_distribution<float> d(-2.f, 2.f);
-  for (const IsaVariant& var : isa_variants()) {
-    if (!var.usable()) continue;
-    GemmFn g = nullptr;
+  for (DType t : {DType::F16, DType::BF16}) {
+    const auto widen = t == DType::F16 ? f16_to_f32 : bf16_to_f32;
+    const auto narrow = t == DType::F16 ? f32_to_f16 : f32_to_bf16;
+    std::vector<std::pair<const char*, GemmFn>> gemms = {{"scalar", scalar::float_gemm_for(t)}};
 #if defined(__x86_64__) || defined(__i386__)
-    if (std::strcmp(var.name, "avx2") == 0) g = avx2::gemm_for(DType::F16);
-    if (std::strcmp(var.name, "avx512") == 0) g = avx512::gemm_for(DType::F16);
-#endif
-    if (!g) {
-      std::printf("note: no %s F16 GEMM\n", var.name);
-      continue;
+    for (const IsaVariant& var : isa_variants()) {
+      if (!var.usable()) continue;
+      if (std::strcmp(var.name, "avx2") == 0) gemms.emplace_back("avx2", avx2::float_gemm_for(t));
+      if (std::strcmp(var.name, "avx512") == 0) gemms.emplace_back("avx512", avx512::float_gemm_for(t));
     }
-    const VecF32* f = var.vec_f32();
-    for (int64_t K : {1, 15, 16, 17, 63, 64, 65, 100, 576, 4099}) {
-      for (int64_t rows : {1, 31, 32, 33}) {
-        std::vector<uint16_t> w((size_t)(K * rows));
-        for (auto& e : w) e = f32_to_f16(d(rng));
-        for (int64_t cols : {1, 2, 3, 4, 7, 17}) {
-          std::vector<float> x((size_t)(K * cols));
-          for (float& e : x) e = d(rng);
-          std::vector<float> wf((size_t)K);
-          check_gemm(var.name, g, (const uint8_t*)w.data(), (size_t)K * 2, rows, (const uint8_t*)x.data(),
-                     (size_t)K * 4, cols, K, [&](int64_t r, int64_t c) {
-                       f->f16_to_f32(w.data() + r * K, wf.data(), K);
-                       return f->dot(x.data() + c * K, wf.data(), K);
-                     });
+#endif
+    for (const auto& [name, g] : gemms) {
+      ASSERT_NE(g, nullptr) << name << " " << dtype_name(t);
+      for (int64_t K : {1, 15, 16, 17, 127, 128, 129, 576, 4099}) {
+        for (int64_t rows : {1, 7, 15, 16, 17, 31, 32, 33, 47}) {
+          std::vector<uint16_t> w((size_t)(K * rows));
+          for (auto& e : w) e = narrow(d(rng));
+          for (int64_t cols : {1, 2, 5, 6, 7, 12, 13, 25}) {
+            if (K > 576 && cols > 7) continue;  // the reference is slow; the edges are covered above
+            std::vector<float> x((size_t)(K * cols));
+            for (float& e : x) e = d(rng);
+            check_gemm(name, g, (const uint8_t*)w.data(), (size_t)K * 2, rows, (const uint8_t*)x.data(),
+                       (size_t)K * 4, cols, K, [&](int64_t r, int64_t c) {
+                         float acc = 0.f;
+                         for (int64_t k = 0; k < K; ++k) acc = std::fma(widen(w[(size_t)(r * K + k)]), x[(size_t)(c * K + k)], acc);
+                         return acc;
+                       });
+          }
         }
       }
+    }
+    std::printf("note: %zu %s GEMM variants tested\n", gemms.size(), dtype_name(t));
+    // The dispatcher's GEMM is one of them (or none when OSPREY_GEMM=0).
+    if (const GemmFn g = gemm_for(t)) {
+      bool found = false;
+      for (const auto& e : gemms) found |= e.second == g;
+      EXPECT_TRUE(found) << dtype_name(t);
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, QuantDot,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                                           DType::Q4_K, DType::Q6_K),
+                                           DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(QuantDot, ActivationQuantizationRoundTrips) {
@@ -341,6 +354,19 @@ TEST(QuantDot, VecF32PrimitivesMatchDoubleReference) {
       EXPECT_LE(std::fabs(f->dot(a.data(), b.data(), n) - exact), 1e-5 * mag + 1e-30) << var.name << " dot n=" << n;
       EXPECT_LE(std::fabs(f->dot_f16(h.data(), b.data(), n) - exact16), 1e-5 * mag16 + 1e-30)
           << var.name << " dot_f16 n=" << n;
+      // bf16 weights: only the NEON tables may leave it to the scalar one.
+      EXPECT_TRUE(f->dot_bf16 || std::strncmp(var.name, "neon", 4) == 0) << var.name;
+      if (f->dot_bf16) {
+        std::vector<uint16_t> hb((size_t)n);
+        double exact_b = 0, mag_b = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          hb[(size_t)i] = f32_to_bf16(d(rng));
+          exact_b += (double)bf16_to_f32(hb[(size_t)i]) * b[(size_t)i];
+          mag_b += std::fabs((double)bf16_to_f32(hb[(size_t)i]) * b[(size_t)i]);
+        }
+        EXPECT_LE(std::fabs(f->dot_bf16(hb.data(), b.data(), n) - exact_b), 1e-5 * mag_b + 1e-30)
+            << var.name << " dot_bf16 n=" << n;
+      }
       // axpy: a guard element past the end must stay untouched.
       std::vector<float> yy = y;
       yy.push_back(12345.f);

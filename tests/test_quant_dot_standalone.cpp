@@ -3,7 +3,8 @@
 // (ctest quant_dot_neon_qemu: aarch64-linux-gnu-g++, then qemu-aarch64). Weight rows are
 // random valid blocks (random bytes, finite random f16 scales); the reference is the exact
 // dot (double) of the dequantized weight row (kernels/dequant.cpp) with the dequantized
-// 8-bit activations, as in test_quant_dot.cpp, with the same 1e-5 relative tolerance.
+// 8-bit activations, as in test_quant_dot.cpp, with the same 1e-5 relative tolerance. Each
+// SIMD variant's four-row kernel and GEMM tiles must match its one-row kernel bit for bit.
 //
 // Exit status 0 when every check passed. --require NAME (repeatable) fails unless variant
 // NAME is built in, so a build that silently dropped the NEON files cannot pass.
@@ -63,6 +64,9 @@ std::vector<uint8_t> random_row(DType t, int64_t K, std::mt19937& rng) {
     case DType::Q5_1: return random_row_of<block_q5_1>(K / 32, rng);
     case DType::Q8_0: return random_row_of<block_q8_0>(K / 32, rng);
     case DType::Q4_K: return random_row_of<block_q4_K>(K / 256, rng);
+    case DType::Q5_K: return random_row_of<block_q5_K>(K / 256, rng);
+    case DType::Q2_K: return random_row_of<block_q2_K>(K / 256, rng);
+    case DType::Q3_K: return random_row_of<block_q3_K>(K / 256, rng);
     case DType::Q6_K: return random_row_of<block_q6_K>(K / 256, rng);
     default: return {};
   }
@@ -86,7 +90,8 @@ std::vector<double> dequant_act(ActQuant aq, const void* xq, int64_t K) {
 
 void check_dots(const IsaVariant& var) {
   std::mt19937 rng(3);
-  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const VecDotFn fn = var.vec_dot_for(t);
     check(fn != nullptr, std::string(var.name) + " has no kernel for " + dtype_name(t));
     if (!fn) continue;
@@ -176,6 +181,92 @@ void check_f32(const IsaVariant& var) {
   check(bad == 0, name + " f16_to_f32: " + std::to_string(bad) + " of 65536 wrong");
 }
 
+// The four-row kernel and the GEMM tiles of a variant, where it has them.
+struct Tiles {
+  VecDot4Fn (*dot4_for)(DType);
+  GemmFn (*gemm_for)(DType);
+};
+Tiles tiles_of(const IsaVariant& var) {
+  const std::string n = var.name;
+#if defined(__x86_64__) || defined(__i386__)
+  if (n == "avx2") return {avx2::vec_dot4_for, avx2::gemm_for};
+  if (n == "avx512") return {avx512::vec_dot4_for, avx512::gemm_for};
+#elif defined(__aarch64__)
+  if (n == "neon") return {neon::vec_dot4_for, neon::gemm_for};
+  if (n == "neon_dotprod") return {neon_dotprod::vec_dot4_for, neon_dotprod::gemm_for};
+#endif
+  return {nullptr, nullptr};
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+// The four-row kernel and every GEMM tile must give each (weight row, token) bit for bit what
+// the variant's one-row kernel gives (a token's logits must not depend on its batch), over
+// ragged tiles and odd and long K, writing nothing outside rows x cols.
+void check_tiles(const IsaVariant& var) {
+  const Tiles tiles = tiles_of(var);
+  if (!tiles.dot4_for) return;  // scalar
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> d(-3.f, 3.f);
+  const std::string name = var.name;
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const VecDotFn one = var.vec_dot_for(t);
+    const VecDot4Fn four = tiles.dot4_for(t);
+    const GemmFn gemm = tiles.gemm_for(t);
+    check(four && gemm, name + " has no four-row kernel or GEMM for " + dtype_name(t));
+    if (!one || !four || !gemm) continue;
+    if (&var == &active_isa()) {  // the dispatcher pairs them with this variant's one-row kernel
+      check(vec_dot_for(t) == one && vec_dot4_for(t) == four, name + " four-row kernel not dispatched for " + dtype_name(t));
+      const char* off = std::getenv("OSPREY_GEMM");
+      check(gemm_for(t) == ((off && std::strcmp(off, "0") == 0) ? nullptr : gemm),
+            name + " GEMM not dispatched for " + dtype_name(t));
+    }
+    const ActQuant aq = act_quant_for(t);
+    const int64_t bs = aq == ActQuant::Q8_K ? 256 : 32;
+    for (int64_t blocks : {1, 2, 3, 7, 33}) {
+      const int64_t K = blocks * bs;
+      const size_t ws = (size_t)dtype_row_bytes(t, K), xs = act_row_bytes(aq, K);
+      for (int64_t rows : {1, 2, 3, 5}) {
+        std::vector<uint8_t> w;
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto row = random_row(t, K, rng);
+          w.insert(w.end(), row.begin(), row.end());
+        }
+        for (int64_t cols : {1, 3, 4, 5, 9}) {
+          std::vector<uint8_t> xq(xs * (size_t)cols);
+          for (int64_t c = 0; c < cols; ++c) {
+            std::vector<float> x((size_t)K);
+            for (float& e : x) e = d(rng);
+            quantize_act_row(aq, x.data(), xq.data() + (size_t)c * xs, K);
+          }
+          const int64_t ldy = rows + 2;
+          std::vector<float> y((size_t)(ldy * cols), -777.f);
+          gemm(w.data(), ws, rows, xq.data(), xs, cols, K, y.data(), ldy);
+          bool ok = true, untouched = true;
+          for (int64_t c = 0; c < cols; ++c)
+            for (int64_t r = 0; r < ldy; ++r) {
+              const float got = y[(size_t)(c * ldy + r)];
+              if (r >= rows) untouched &= got == -777.f;
+              else ok &= same_bits(got, one(w.data() + (size_t)r * ws, xq.data() + (size_t)c * xs, K));
+            }
+          const std::string at = name + " " + dtype_name(t) + " K=" + std::to_string(K) + " rows=" +
+                                 std::to_string(rows) + " cols=" + std::to_string(cols);
+          check(ok, at + ": GEMM differs from the one-row kernel");
+          check(untouched, at + ": GEMM wrote outside its rows");
+          if (cols >= 4 && rows == 1) {
+            float out[4];
+            four(w.data(), xq.data(), xs, K, out);
+            bool same4 = true;
+            for (int c = 0; c < 4; ++c) same4 &= same_bits(out[c], one(w.data(), xq.data() + (size_t)c * xs, K));
+            check(same4, at + ": four-row kernel differs from the one-row kernel");
+          }
+        }
+      }
+    }
+  }
+}
+
 void bench(int64_t rows) {
   const int64_t K = 4096;
   std::mt19937 rng(7);
@@ -183,7 +274,8 @@ void bench(int64_t rows) {
   for (const IsaVariant& v : isa_variants())
     if (v.usable()) std::printf(" %14s", v.name);
   std::printf("   (ns per 4096-element row dot, %lld rows, best of 5)\n", (long long)rows);
-  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     std::vector<uint8_t> w;
     for (int64_t r = 0; r < rows; ++r) {
       const auto row = random_row(t, K, rng);
@@ -245,6 +337,7 @@ int main(int argc, char** argv) {
     const int before = g_failures;
     check_dots(v);
     check_f32(v);
+    check_tiles(v);
     ++tested;
     std::printf("%s: %s\n", v.name, g_failures == before ? "ok" : "FAILED");
   }

@@ -19,7 +19,7 @@ namespace {
 
 struct EvalOptions {
   std::string model, text_file, kl_base, out = "imatrix.gguf";
-  bool save_kl_base = false, process_output = false;
+  bool save_kl_base = false, process_output = false, exact_matmul = false;
   int64_t n_ctx = 512, n_batch = 512, chunks = -1;
   int threads = 0;
   std::string cache_k = "f16", cache_v = "f16";
@@ -69,6 +69,7 @@ Result<Loaded> load(const EvalOptions& o, bool need_text) {
   }
   CpuBackendOptions bo;
   bo.n_threads = o.threads;
+  bo.exact_matmul = o.exact_matmul;
   l.cpu = std::make_unique<CpuBackend>(bo);
   auto m = Model::load(o.model, *l.cpu);
   if (!m) return m.status();
@@ -164,6 +165,7 @@ void add_common(CLI::App* c, EvalOptions* o) {
   c->add_option("-t,--threads", o->threads, "CPU threads (0: all)")->capture_default_str();
   c->add_option("-k,--cache-type-k", o->cache_k, "KV cache type for keys")->capture_default_str();
   c->add_option("-V,--cache-type-v", o->cache_v, "KV cache type for values")->capture_default_str();
+  c->add_flag("--exact-matmul", o->exact_matmul, "f32 activations instead of 8-bit integer dot products");
 }
 
 }  // namespace

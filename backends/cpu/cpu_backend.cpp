@@ -247,7 +247,7 @@ void CpuBackend::register_working_kernels() {
     if (a.Hkv <= 0 || a.Hq % a.Hkv != 0 || a.Hq / a.Hkv > 64) return false;
     const int64_t chunks = kc::attention_chunks(a, c.pool.size());
     std::vector<float> partials((size_t)kc::attention_partial_floats(a, chunks));
-    const bool ok = split(c, a.Hkv * a.T * chunks, a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
+    const bool ok = split(c, kc::attention_units(a, chunks), a.Hq * a.T * a.D * 64, [&](int64_t b, int64_t e, int t) {
       return kc::attention(a, chunks, b, e, scratch(c, t, (size_t)kc::attention_scratch_floats(a)), partials.data());
     });
     if (ok && chunks > 1) kc::attention_merge(a, chunks, partials.data());

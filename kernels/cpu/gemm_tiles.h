@@ -28,4 +28,30 @@ inline void walk_tiles(const void* w, size_t ws, int64_t rows, const void* x, si
   }
 }
 
+// Adapters over a kernel that takes one weight row against N activation rows,
+// cols(const W* w, const X* const* x, K, float out[N]) (the K-quant kernels' shape): the
+// one-row dot (VecDotFn), the four-row dot (VecDot4Fn) and a 1 x 4 register-tile GEMM
+// (GemmFn). All three run the same kernel, so each (row, token) gets the same bits.
+template <class W, class X, void (*Cols1)(const W*, const X* const*, int64_t, float*)>
+float cols_dot1(const void* w, const void* x, int64_t K) {
+  const X* xs = (const X*)x;
+  float out;
+  Cols1((const W*)w, &xs, K, &out);
+  return out;
+}
+
+template <class W, class X, void (*Cols4)(const W*, const X* const*, int64_t, float*)>
+void cols_dot4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const X* xs[4];
+  for (int c = 0; c < 4; ++c) xs[c] = (const X*)((const uint8_t*)x + (size_t)c * stride);
+  Cols4((const W*)w, xs, K, out);
+}
+
+template <class W, class X, void (*Cols4)(const W*, const X* const*, int64_t, float*)>
+void cols_gemm(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+               int64_t ldy) {
+  walk_tiles<W, X, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
+                         [](const W* const* b, const X* const* xr, int64_t k, float* out) { Cols4(b[0], xr, k, out); });
+}
+
 }  // namespace osprey::kernels

@@ -45,14 +45,21 @@ VecDot4Fn vec_dot4_for(DType weight);  // nullptr: none for this type or CPU
 
 // Register-tiled matrix product for prompt processing: y[c * ldy + r] = dot(weight row r,
 // activation row c) for r < rows, c < cols; rows are w_stride / x_stride bytes apart. x holds
-// activations quantized as act_quant_for(weight) says, or f32 rows for F16 weights. Each
-// (row, column) result is bit for bit what the variant's one-row path gives (vec_dot_for;
-// for F16, vec_f32().dot against the f32-converted row), so a token's logits never depend on
-// how many other tokens share its batch.
+// activations quantized as act_quant_for(weight) says, or f32 rows for F16/BF16 weights. Each
+// (row, column) result is bit for bit what the variant's one-row path gives (vec_dot_for),
+// so a token's logits never depend on how many other tokens share its batch. F16/BF16 have
+// no one-row kernel to match: every variant's GEMM gives exactly gemm_float_reference() (a
+// one-token matmul streams vec_f32().dot_f16 / dot_bf16 instead: close, not bit-equal).
 using GemmFn = void (*)(const void* w, size_t w_stride, int64_t rows, const void* x, size_t x_stride, int64_t cols,
                         int64_t K, float* y, int64_t ldy);
 // nullptr: none for this type or CPU. OSPREY_GEMM=0 turns them off (A/B benchmarks).
 GemmFn gemm_for(DType weight);
+
+// The F16/BF16 GEMM's defining order, written plainly: y = fma chain over k = 0..K-1 of
+// w[k] * x[k] from 0 (each weight widened to f32 exactly). K-blocked SIMD kernels reproduce it
+// bit for bit, so results do not depend on the tile, the batch or the ISA.
+void gemm_float_reference(DType weight, const void* w, size_t w_stride, int64_t rows, const void* x, size_t x_stride,
+                          int64_t cols, int64_t K, float* y, int64_t ldy);
 
 // f32 vector primitives (attention, norms, the exact matmul path).
 struct VecF32 {
@@ -60,6 +67,7 @@ struct VecF32 {
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
   void (*f16_to_f32)(const uint16_t* h, float* out, int64_t n);
   float (*dot_f16)(const uint16_t* w, const float* x, int64_t n);  // f16 weights, f32 activations
+  float (*dot_bf16)(const uint16_t* w, const float* x, int64_t n);  // bf16 weights (widened exactly)
 };
 const VecF32& vec_f32();  // best for this CPU
 
@@ -67,12 +75,14 @@ const VecF32& vec_f32();  // best for this CPU
 // the ISA was not built in.
 namespace scalar {
 VecDotFn vec_dot_for(DType weight);
+GemmFn float_gemm_for(DType weight);  // gemm_float_reference's order (float_dot_scalar.cpp)
 const VecF32& vec_f32();
 }
 namespace avx2 {
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
 GemmFn gemm_for(DType weight);
+GemmFn float_gemm_for(DType weight);  // F16/BF16 weights, f32 activations (float_dot_avx2.cpp)
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }
@@ -80,6 +90,7 @@ namespace avx512 {  // AVX-512 F/BW/VL + VNNI
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
 GemmFn gemm_for(DType weight);
+GemmFn float_gemm_for(DType weight);  // F16/BF16 weights, f32 activations (float_dot_avx512.cpp)
 const VecF32* vec_f32();  // nullptr when not built
 bool built();
 }
@@ -87,11 +98,15 @@ bool built();
 // source rebuilt with +dotprod (SDOT).
 namespace neon {
 VecDotFn vec_dot_for(DType weight);
+VecDot4Fn vec_dot4_for(DType weight);
+GemmFn gemm_for(DType weight);
 const VecF32* vec_f32();
 bool built();
 }
 namespace neon_dotprod {
 VecDotFn vec_dot_for(DType weight);
+VecDot4Fn vec_dot4_for(DType weight);
+GemmFn gemm_for(DType weight);
 const VecF32* vec_f32();
 bool built();
 }

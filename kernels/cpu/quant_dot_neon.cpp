@@ -6,8 +6,12 @@
 // widening multiply-adds, always usable on aarch64) and through quant_dot_neon_dotprod.cpp
 // with -march=armv8.2-a+dotprod (namespace neon_dotprod, SDOT via vdotq_s32), which the
 // dispatcher calls only where the kernel reports HWCAP_ASIMDDP.
+#include <cmath>
 #include <cstring>
 
+#include "kernels/cpu/gemm_tiles.h"
+#include "kernels/cpu/kquant_dot.h"
+#include "kernels/cpu/kquant_low_dot.h"
 #include "kernels/cpu/quant_dot.h"
 
 #ifndef OSPREY_NEON_NS
@@ -81,88 +85,173 @@ inline Quants quants(const block_q8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.q
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
 
-template <class B>
-inline float32x4_t step(float32x4_t acc, float* mins, const B& b, const block_q8_act& x) {
-  const Quants q = quants(b);
-  const int32x4_t s = dot16(dot16(vdupq_n_s32(0), q.lo, vld1q_s8(x.qs)), q.hi, vld1q_s8(x.qs + 16));
-  if constexpr (kHasMin<B>) *mins += f16(b.m) * x.s;
-  return vfmaq_n_f32(acc, vcvtq_f32_s32(s), f16(b.d) * x.d);
-}
-
-template <class B>
-float dot32(const void* w, const void* xv, int64_t K) {
-  const auto* b = (const B*)w;
-  const auto* x = (const block_q8_act*)xv;
-  const int64_t nb = K / 32;
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  float mins = 0;
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {  // two independent chains
-    acc0 = step(acc0, &mins, b[i], x[i]);
-    acc1 = step(acc1, &mins, b[i + 1], x[i + 1]);
-  }
-  if (i < nb) acc0 = step(acc0, &mins, b[i], x[i]);
-  return vaddvq_f32(vaddq_f32(acc0, acc1)) + mins;
-}
-
-float dot_q4_K(const void* w, const void* xv, int64_t K) {
-  const auto* b = (const block_q4_K*)w;
-  const auto* x = (const block_q8_K*)xv;
-  const uint8x16_t low4 = vdupq_n_u8(15);
-  float32x4_t acc = vdupq_n_f32(0);
-  float mins = 0;
-  for (int64_t i = 0; i < K / 256; ++i) {
-    int sc[8], msum = 0;
-    for (int s = 0; s < 8; ++s) {
-      int m;
-      osprey_k4_scale_min(s, b[i].scales, &sc[s], &m);
-      msum += m * (x[i].bsums[2 * s] + x[i].bsums[2 * s + 1]);
+// R weight rows against C activation rows, out[r * C + c] = dot(b[r], xs[c]). Each block is
+// decoded once per row and each activation block loaded once per column; every (row, column)
+// pair goes through the same operations whatever R and C are (blocks alternating between two
+// chains, a trailing odd block into the first; the minimums summed block by block), so the
+// one-row kernel (1 x 1), the four-row kernel (1 x 4) and the GEMM tiles agree bit for bit.
+template <class B, int R, int C>
+void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* out) {
+  float32x4_t acc[2][R][C];
+  float mins[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) {
+      acc[0][r][c] = acc[1][r][c] = vdupq_n_f32(0);
+      mins[r][c] = 0;
     }
-    int32x4_t sumi = vdupq_n_s32(0);
-    for (int j = 0; j < 4; ++j) {  // 32 bytes of qs: sub-block 2j (low nibbles), 2j+1 (high)
-      const uint8x16_t q0 = vld1q_u8(b[i].qs + 32 * j), q1 = vld1q_u8(b[i].qs + 32 * j + 16);
-      const int8_t* y = x[i].qs + 64 * j;
-      const int32x4_t plo =
-          dot16(dot16(vdupq_n_s32(0), s8(vandq_u8(q0, low4)), vld1q_s8(y)), s8(vandq_u8(q1, low4)), vld1q_s8(y + 16));
-      const int32x4_t phi =
-          dot16(dot16(vdupq_n_s32(0), s8(vshrq_n_u8(q0, 4)), vld1q_s8(y + 32)), s8(vshrq_n_u8(q1, 4)), vld1q_s8(y + 48));
-      sumi = vmlaq_n_s32(sumi, plo, sc[2 * j]);
-      sumi = vmlaq_n_s32(sumi, phi, sc[2 * j + 1]);
+  auto step = [&](int chain, int64_t i) __attribute__((always_inline)) {
+    Quants q[R];
+    float dw[R];
+    for (int r = 0; r < R; ++r) {
+      q[r] = quants(b[r][i]);
+      dw[r] = f16(b[r][i].d);
     }
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), x[i].d * f16(b[i].d));
-    mins += x[i].d * f16(b[i].dmin) * (float)msum;
-  }
-  return vaddvq_f32(acc) - mins;
-}
-
-float dot_q6_K(const void* w, const void* xv, int64_t K) {
-  const auto* b = (const block_q6_K*)w;
-  const auto* x = (const block_q8_K*)xv;
-  const uint8x16_t low4 = vdupq_n_u8(15), two_bits = vdupq_n_u8(0x30);
-  const int8x16_t off = vdupq_n_s8(32);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t i = 0; i < K / 256; ++i) {
-    int32x4_t sumi = vdupq_n_s32(0);
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = b[i].ql + 64 * h;
-      const uint8_t* qh = b[i].qh + 32 * h;
-      const int8_t* sc = b[i].scales + 8 * h;
-      const int8_t* y = x[i].qs + 128 * h;
-      for (int l = 0; l < 2; ++l) {  // elements 16l..16l+15 of each 32-element group g
-        const uint8x16_t a = vld1q_u8(ql + 16 * l), c = vld1q_u8(ql + 32 + 16 * l), hb = vld1q_u8(qh + 16 * l);
-        const int8x16_t q[4] = {
-            vsubq_s8(s8(vorrq_u8(vandq_u8(a, low4), vandq_u8(vshlq_n_u8(hb, 4), two_bits))), off),
-            vsubq_s8(s8(vorrq_u8(vandq_u8(c, low4), vandq_u8(vshlq_n_u8(hb, 2), two_bits))), off),
-            vsubq_s8(s8(vorrq_u8(vshrq_n_u8(a, 4), vandq_u8(hb, two_bits))), off),
-            vsubq_s8(s8(vorrq_u8(vshrq_n_u8(c, 4), vandq_u8(vshrq_n_u8(hb, 2), two_bits))), off),
-        };
-        for (int g = 0; g < 4; ++g)  // scale of element 32g + 16l + k (k < 16): sc[2g + l]
-          sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), q[g], vld1q_s8(y + 32 * g + 16 * l)), sc[2 * g + l]);
+    for (int c = 0; c < C; ++c) {
+      const block_q8_act& x = xs[c][i];
+      const int8x16_t ylo = vld1q_s8(x.qs), yhi = vld1q_s8(x.qs + 16);
+      for (int r = 0; r < R; ++r) {
+        const int32x4_t s = dot16(dot16(vdupq_n_s32(0), q[r].lo, ylo), q[r].hi, yhi);
+        // Written as one fused multiply-add so no kernel depends on the compiler contracting.
+        if constexpr (kHasMin<B>) mins[r][c] = std::fma(f16(b[r][i].m), x.s, mins[r][c]);
+        acc[chain][r][c] = vfmaq_n_f32(acc[chain][r][c], vcvtq_f32_s32(s), dw[r] * x.d);
       }
     }
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), x[i].d * f16(b[i].d));
+  };
+  const int64_t nb = K / 32;
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {  // two independent chains
+    step(0, i);
+    step(1, i + 1);
   }
-  return vaddvq_f32(acc);
+  if (i < nb) step(0, i);
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) out[r * C + c] = vaddvq_f32(vaddq_f32(acc[0][r][c], acc[1][r][c])) + mins[r][c];
+}
+
+template <class B>
+float dot32(const void* w, const void* x, int64_t K) {
+  const B* b = (const B*)w;
+  const block_q8_act* xs = (const block_q8_act*)x;
+  float out;
+  tile32<B, 1, 1>(&b, &xs, K, &out);
+  return out;
+}
+
+template <class B>
+void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const B* b = (const B*)w;
+  const block_q8_act* xs[4];
+  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_act*)((const uint8_t*)x + c * stride);
+  tile32<B, 1, 4>(&b, xs, K, out);
+}
+
+// 2 x 4 tiles: 16 accumulators, 4 decoded weight vectors and 2 activation vectors leave room
+// in the 32 registers for the widening products of the path without SDOT.
+template <class B>
+void gemm32(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+            int64_t ldy) {
+  walk_tiles<B, block_q8_act, 2, 4>(w, ws, rows, x, xs, cols, K, y, ldy, tile32<B, 2, 4>);
+}
+
+// K-quant dot of weight row b with activation rows xs[0..kRows): each super-block's weights
+// are decoded once; every row goes through exactly the one-row kernel's (kRows = 1) sequence.
+template <int kRows>
+void q4_K_cols(const block_q4_K* b, const block_q8_K* const* xs, int64_t K, float* out) {
+  const uint8x16_t low4 = vdupq_n_u8(15);
+  float32x4_t acc[kRows];
+  float mins[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = vdupq_n_f32(0);
+    mins[r] = 0;
+  }
+  for (int64_t i = 0; i < K / 256; ++i) {
+    int sc[8], m[8];
+    for (int s = 0; s < 8; ++s) osprey_k4_scale_min(s, b[i].scales, &sc[s], &m[s]);
+    // 32 bytes of qs per j: sub-block 2j in the low nibbles, 2j+1 in the high ones.
+    int8x16_t lo[4][2], hi[4][2];
+    for (int j = 0; j < 4; ++j)
+      for (int h = 0; h < 2; ++h) {
+        const uint8x16_t q = vld1q_u8(b[i].qs + 32 * j + 16 * h);
+        lo[j][h] = s8(vandq_u8(q, low4));
+        hi[j][h] = s8(vshrq_n_u8(q, 4));
+      }
+    const float dw = f16(b[i].d), dmin = f16(b[i].dmin);
+    for (int r = 0; r < kRows; ++r) {
+      const block_q8_K& x = xs[r][i];
+      int msum = 0;
+      for (int s = 0; s < 8; ++s) msum += m[s] * (x.bsums[2 * s] + x.bsums[2 * s + 1]);
+      int32x4_t sumi = vdupq_n_s32(0);
+      for (int j = 0; j < 4; ++j) {
+        const int8_t* y = x.qs + 64 * j;
+        const int32x4_t plo = dot16(dot16(vdupq_n_s32(0), lo[j][0], vld1q_s8(y)), lo[j][1], vld1q_s8(y + 16));
+        const int32x4_t phi = dot16(dot16(vdupq_n_s32(0), hi[j][0], vld1q_s8(y + 32)), hi[j][1], vld1q_s8(y + 48));
+        sumi = vmlaq_n_s32(sumi, plo, sc[2 * j]);
+        sumi = vmlaq_n_s32(sumi, phi, sc[2 * j + 1]);
+      }
+      acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(sumi), x.d * dw);
+      mins[r] += x.d * dmin * (float)msum;
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]) - mins[r];
+}
+
+template <int kRows>
+void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, float* out) {
+  const uint8x16_t low4 = vdupq_n_u8(15), two_bits = vdupq_n_u8(0x30);
+  const int8x16_t off = vdupq_n_s8(32);
+  float32x4_t acc[kRows];
+  for (int r = 0; r < kRows; ++r) acc[r] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    // q[h][l][g]: elements 128h + 32g + 16l .. + 15, with scale scales[8h + 2g + l].
+    int8x16_t q[2][2][4];
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 2; ++l) {
+        const uint8_t* ql = b[i].ql + 64 * h;
+        const uint8x16_t a = vld1q_u8(ql + 16 * l), c = vld1q_u8(ql + 32 + 16 * l),
+                         hb = vld1q_u8(b[i].qh + 32 * h + 16 * l);
+        q[h][l][0] = vsubq_s8(s8(vorrq_u8(vandq_u8(a, low4), vandq_u8(vshlq_n_u8(hb, 4), two_bits))), off);
+        q[h][l][1] = vsubq_s8(s8(vorrq_u8(vandq_u8(c, low4), vandq_u8(vshlq_n_u8(hb, 2), two_bits))), off);
+        q[h][l][2] = vsubq_s8(s8(vorrq_u8(vshrq_n_u8(a, 4), vandq_u8(hb, two_bits))), off);
+        q[h][l][3] = vsubq_s8(s8(vorrq_u8(vshrq_n_u8(c, 4), vandq_u8(vshrq_n_u8(hb, 2), two_bits))), off);
+      }
+    const float dw = f16(b[i].d);
+    for (int r = 0; r < kRows; ++r) {
+      const block_q8_K& x = xs[r][i];
+      int32x4_t sumi = vdupq_n_s32(0);
+      for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 2; ++l)
+          for (int g = 0; g < 4; ++g)
+            sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), q[h][l][g], vld1q_s8(x.qs + 128 * h + 32 * g + 16 * l)),
+                               b[i].scales[8 * h + 2 * g + l]);
+      acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(sumi), x.d * dw);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]);
+}
+
+template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
+float k_one(const void* w, const void* x, int64_t K) {
+  const block_q8_K* xs = (const block_q8_K*)x;
+  float out;
+  Cols((const B*)w, &xs, K, &out);
+  return out;
+}
+
+template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
+void k_four(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const block_q8_K* xs[4];
+  for (int r = 0; r < 4; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)x + r * stride);
+  Cols((const B*)w, xs, K, out);
+}
+
+// The K-quant GEMM: one weight row against four tokens per tile (the four-row kernel).
+template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
+void gemm_k(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+            int64_t ldy) {
+  walk_tiles<B, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
+                                  [](const B* const* b, const block_q8_K* const* xr, int64_t k, float* o) {
+                                    Cols(b[0], xr, k, o);
+                                  });
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) {
@@ -212,7 +301,7 @@ float dot_f16(const uint16_t* w, const float* x, int64_t n) {
 bool built() { return true; }
 
 const VecF32* vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16};
+  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16, nullptr};  // bf16: the scalar kernel
   return &v;
 }
 
@@ -223,8 +312,40 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
-    case DType::Q4_K: return dot_q4_K;
-    case DType::Q6_K: return dot_q6_K;
+    case DType::Q4_K: return k_one<block_q4_K, q4_K_cols<1>>;
+    case DType::Q6_K: return k_one<block_q6_K, q6_K_cols<1>>;
+    case DType::Q5_K: return kquant_vec_dot_for(w);  // kquant_dot_neon.cpp
+    case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot_for(w);  // kquant_low_dot_neon.cpp
+    default: return nullptr;
+  }
+}
+
+VecDot4Fn vec_dot4_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return dot32x4<block_q4_0>;
+    case DType::Q4_1: return dot32x4<block_q4_1>;
+    case DType::Q5_0: return dot32x4<block_q5_0>;
+    case DType::Q5_1: return dot32x4<block_q5_1>;
+    case DType::Q8_0: return dot32x4<block_q8_0>;
+    case DType::Q4_K: return k_four<block_q4_K, q4_K_cols<4>>;
+    case DType::Q6_K: return k_four<block_q6_K, q6_K_cols<4>>;
+    case DType::Q5_K: return kquant_vec_dot4_for(w);  // kquant_dot_neon.cpp
+    case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot4_for(w);  // kquant_low_dot_neon.cpp
+    default: return nullptr;
+  }
+}
+
+GemmFn gemm_for(DType w) {
+  switch (w) {
+    case DType::Q4_0: return gemm32<block_q4_0>;
+    case DType::Q4_1: return gemm32<block_q4_1>;
+    case DType::Q5_0: return gemm32<block_q5_0>;
+    case DType::Q5_1: return gemm32<block_q5_1>;
+    case DType::Q8_0: return gemm32<block_q8_0>;
+    case DType::Q4_K: return gemm_k<block_q4_K, q4_K_cols<4>>;
+    case DType::Q6_K: return gemm_k<block_q6_K, q6_K_cols<4>>;
+    case DType::Q5_K: return kquant_gemm_for(w);  // kquant_dot_neon.cpp
+    case DType::Q2_K: case DType::Q3_K: return low_kquant_gemm_for(w);  // kquant_low_dot_neon.cpp
     default: return nullptr;
   }
 }
@@ -236,6 +357,8 @@ VecDotFn vec_dot_for(DType w) {
 namespace osprey::kernels::OSPREY_NEON_NS {
 bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
+VecDot4Fn vec_dot4_for(DType) { return nullptr; }
+GemmFn gemm_for(DType) { return nullptr; }
 const VecF32* vec_f32() { return nullptr; }
 }  // namespace osprey::kernels::OSPREY_NEON_NS
 

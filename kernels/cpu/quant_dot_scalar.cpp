@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
@@ -81,11 +82,55 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
   return sum;
 }
 
-float dot_q4_K(const void* w, const void* xv, int64_t K) {
+// Q2_K / Q3_K: sixteen 16-element sub-blocks; element e's 2-bit low part sits at bit shift
+// 2 * ((e % 128) / 32) of qs[(e / 128) * 32 + e % 32] (kernels/dequant.cpp).
+inline int low2(const uint8_t* qs, int e) { return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+
+float dot_q2_K(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_K*)xv;
   float sum = 0;
   for (int64_t i = 0; i < K / 256; ++i) {
-    const auto b = load<block_q4_K>(w, i);
+    const auto b = load<block_q2_K>(w, i);
+    int scaled = 0, mins = 0;
+    for (int sub = 0; sub < 16; ++sub) {
+      int isum = 0;
+      for (int e = sub * 16; e < sub * 16 + 16; ++e) isum += low2(b.qs, e) * x[i].qs[e];
+      scaled += (b.scales[sub] & 15) * isum;
+      mins += (b.scales[sub] >> 4) * x[i].bsums[sub];
+    }
+    sum += x[i].d * (f16_to_f32(b.d) * (float)scaled - f16_to_f32(b.dmin) * (float)mins);
+  }
+  return sum;
+}
+
+float dot_q3_K(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_K*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const auto b = load<block_q3_K>(w, i);
+    int scales[16];
+    osprey_q3k_scales(b.scales, scales);
+    int total = 0;
+    for (int sub = 0; sub < 16; ++sub) {
+      int isum = 0;
+      for (int e = sub * 16; e < sub * 16 + 16; ++e) {
+        const int high = (b.hmask[e % 32] >> (e / 32)) & 1;  // clear: subtract 4
+        isum += (low2(b.qs, e) - 4 * (1 - high)) * x[i].qs[e];
+      }
+      total += scales[sub] * isum;
+    }
+    sum += x[i].d * f16_to_f32(b.d) * (float)total;
+  }
+  return sum;
+}
+
+// Q4_K, and Q5_K: the same plus a fifth bit per element (bit sub of qh[l]).
+template <class B>
+float dot_q45_K(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_K*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const auto b = load<B>(w, i);
     int scaled = 0, mins = 0;
     for (int sub = 0; sub < 8; ++sub) {
       int sc, m;
@@ -93,7 +138,11 @@ float dot_q4_K(const void* w, const void* xv, int64_t K) {
       const uint8_t* q = b.qs + (sub / 2) * 32;
       const int shift = (sub % 2) * 4;
       int isum = 0;
-      for (int l = 0; l < 32; ++l) isum += ((q[l] >> shift) & 15) * x[i].qs[sub * 32 + l];
+      for (int l = 0; l < 32; ++l) {
+        int v = (q[l] >> shift) & 15;
+        if constexpr (std::is_same_v<B, block_q5_K>) v |= ((b.qh[l] >> sub) & 1) << 4;
+        isum += v * x[i].qs[sub * 32 + l];
+      }
       scaled += sc * isum;
       mins += m * (x[i].bsums[2 * sub] + x[i].bsums[2 * sub + 1]);
     }
@@ -128,7 +177,7 @@ ActQuant act_quant_for(DType w) {
   switch (w) {
     case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
       return ActQuant::Q8_32;
-    case DType::Q4_K: case DType::Q6_K:
+    case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
       return ActQuant::Q8_K;
     default:
       return ActQuant::NONE;
@@ -198,10 +247,16 @@ float dot_f16(const uint16_t* w, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) s += f16_to_f32(w[i]) * x[i];
   return s;
 }
+
+float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
+  return s;
+}
 }  // namespace
 
 const VecF32& vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16};
+  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16, dot_bf16};
   return v;
 }
 
@@ -212,7 +267,10 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot_q5<block_q5_0, false>;
     case DType::Q5_1: return dot_q5<block_q5_1, true>;
     case DType::Q8_0: return dot_q8_0;
-    case DType::Q4_K: return dot_q4_K;
+    case DType::Q2_K: return dot_q2_K;
+    case DType::Q3_K: return dot_q3_K;
+    case DType::Q4_K: return dot_q45_K<block_q4_K>;
+    case DType::Q5_K: return dot_q45_K<block_q5_K>;
     case DType::Q6_K: return dot_q6_K;
     default: return nullptr;
   }
@@ -306,6 +364,7 @@ const VecF32& vec_f32() {
       if (!r.axpy) r.axpy = f->axpy;
       if (!r.f16_to_f32) r.f16_to_f32 = f->f16_to_f32;
       if (!r.dot_f16) r.dot_f16 = f->dot_f16;
+      if (!r.dot_bf16) r.dot_bf16 = f->dot_bf16;
     }
     return r;
   }();
@@ -321,6 +380,10 @@ VecDot4Fn vec_dot4_for(DType w) {
 #if defined(__x86_64__) || defined(__i386__)
   if (avx512::built() && cpu_has_avx512() && one == avx512::vec_dot_for(w)) return avx512::vec_dot4_for(w);
   if (avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::vec_dot4_for(w);
+#elif defined(__aarch64__)
+  if (neon_dotprod::built() && cpu_has_dotprod() && one == neon_dotprod::vec_dot_for(w))
+    return neon_dotprod::vec_dot4_for(w);
+  if (neon::built() && one == neon::vec_dot_for(w)) return neon::vec_dot4_for(w);
 #endif
   return nullptr;
 }
@@ -333,16 +396,22 @@ GemmFn gemm_for(DType w) {
   }();
   if (off) return nullptr;
 #if defined(__x86_64__) || defined(__i386__)
-  if (w == DType::F16) {
-    const auto dot = vec_f32().dot;
-    if (avx512::built() && cpu_has_avx512() && dot == avx512::vec_f32()->dot) return avx512::gemm_for(w);
-    if (avx2::built() && cpu_has_avx2() && dot == avx2::vec_f32()->dot) return avx2::gemm_for(w);
-    return nullptr;
+  if (w == DType::F16 || w == DType::BF16) {  // every variant gives gemm_float_reference's bits
+    const char* isa = active_isa().name;
+    if (std::strcmp(isa, "avx512") == 0) return avx512::float_gemm_for(w);
+    if (std::strcmp(isa, "avx2") == 0) return avx2::float_gemm_for(w);
+    return scalar::float_gemm_for(w);
   }
   const VecDotFn one = vec_dot_for(w);
   if (!one) return nullptr;
   if (avx512::built() && cpu_has_avx512() && one == avx512::vec_dot_for(w)) return avx512::gemm_for(w);
   if (avx2::built() && cpu_has_avx2() && one == avx2::vec_dot_for(w)) return avx2::gemm_for(w);
+#elif defined(__aarch64__)
+  const VecDotFn one = vec_dot_for(w);
+  if (!one) return nullptr;
+  if (neon_dotprod::built() && cpu_has_dotprod() && one == neon_dotprod::vec_dot_for(w))
+    return neon_dotprod::gemm_for(w);
+  if (neon::built() && one == neon::vec_dot_for(w)) return neon::gemm_for(w);
 #endif
   return nullptr;
 }

@@ -22,11 +22,12 @@ def quiet():
         os.close(null)
 
 
-def load(path, n_ctx, n_threads=2, n_batch=None):
+def load(path, n_ctx, n_threads=2, n_batch=None, flash_attn=False):
     from llama_cpp import Llama
     with quiet():
         return Llama(model_path=path, n_ctx=n_ctx, n_batch=n_batch or n_ctx, n_ubatch=n_batch or n_ctx,
-                     logits_all=True, n_threads=n_threads, n_threads_batch=n_threads, verbose=False)
+                     logits_all=True, n_threads=n_threads, n_threads_batch=n_threads, verbose=False,
+                     flash_attn=flash_attn)
 
 
 def tokens(llm, text):
@@ -52,9 +53,10 @@ def log_softmax(logits):
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def perplexity(llm, toks, n_ctx, max_chunks=-1, base_logprobs=None):
-    """Returns dict(ppl, ppl_err, n_chunks, nll[...]) and, with base_logprobs (list of per-chunk
-    float64 log-prob arrays), the mean KL divergence of this model from the base."""
+def perplexity(llm, toks, n_ctx, max_chunks=-1, base_logprobs=None, keep_logprobs=False):
+    """Returns dict(ppl, ppl_err, n_chunks, n_scored, nll: per-token negative log-likelihoods)
+    and, with base_logprobs (list of per-chunk float64 log-prob arrays), the mean KL divergence
+    of this model from the base; keep_logprobs adds those arrays ("logprobs": ~50 MB a chunk)."""
     n_chunks = len(toks) // n_ctx
     if max_chunks >= 0:
         n_chunks = min(n_chunks, max_chunks)
@@ -67,12 +69,15 @@ def perplexity(llm, toks, n_ctx, max_chunks=-1, base_logprobs=None):
         if base_logprobs is not None:
             b = base_logprobs[c]
             kl.extend((np.exp(b) * (b - lp)).sum(axis=-1).tolist())
-        lps.append(lp)
+        if keep_logprobs:
+            lps.append(lp)
     nll = np.array(nll)
     mean = nll.mean()
     err = np.sqrt(max(0.0, (nll ** 2).mean() - mean ** 2) / (len(nll) - 1))
     out = {"ppl": float(np.exp(mean)), "ppl_err": float(np.exp(mean) * err), "n_chunks": n_chunks,
-           "n_scored": int(len(nll)), "logprobs": lps}
+           "n_scored": int(len(nll)), "nll": nll}
+    if keep_logprobs:
+        out["logprobs"] = lps
     if base_logprobs is not None:
         out["kl"] = float(np.mean(kl))
     return out

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Where a same-file perplexity difference between Osprey and llama.cpp comes from.
+
+Scores the same chunks of The Devil's Dictionary (llama.cpp's perplexity method, see
+tests/scripts/llama_cpp_eval.py) with several evaluators and compares them token by token:
+
+  osprey        `osprey perplexity` (8-bit activations in quantized matmuls), per-token NLL
+                read back from its --save-kl-base file (log-probs stored to ~0.2 millinats)
+  osprey-exact  the same with --exact-matmul (f32 activations times the dequantized weights)
+  llama         llama.cpp (llama-cpp-python 0.3.36) as bench/quant_quality.py runs it
+                (flash attention off: query and softmax rounded to f16 in the KQ / KQV matmuls)
+  llama-fa      llama.cpp with flash attention on
+  llama-b32     llama.cpp with n_batch = n_ubatch = 32 (the chunk decoded in pieces)
+  f64           the float64 numpy forward pass of tests/scripts/gen_numpy_ref.py on the
+                file's dequantized weights (--f64; llama-architecture models, slow)
+
+For each evaluator: PPL, and against the reference (f64 when given, else osprey-exact) and
+against osprey the paired mean NLL difference with its standard error (what moves PPL: PPL
+ratio = exp(mean ΔNLL)) and its RMS (the per-token noise that sets that standard error).
+
+  python3 bench/ppl_cross_engine.py -m ~/.cache/osprey/quant-quality/smollm2-135m-f32-q8_0.osprey.gguf \
+      -c 256 --chunks 6 --f64
+"""
+import argparse, os, sys
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "scripts"))
+sys.path.insert(0, HERE)
+import llama_cpp_eval as lce  # noqa: E402
+from quant_quality import osprey_nll, text_file  # noqa: E402
+
+
+def llama_nll(model, toks_all, ctx, chunks, threads, n_batch=None, flash=False):
+    llm = lce.load(model, ctx, threads, n_batch, flash)
+    nll = lce.perplexity(llm, toks_all, ctx, chunks)["nll"]
+    del llm
+    return nll
+
+
+def f64_nll(model, toks_all, ctx, chunks, bos):
+    import gen_numpy_ref
+    first, nll = ctx // 2, []
+    for c in range(chunks):
+        ids = list(toks_all[c * ctx:(c + 1) * ctx])
+        if bos is not None:
+            ids[0] = bos
+        lp = lce.log_softmax(np.asarray(gen_numpy_ref.forward(model, ids))[first:ctx - 1])
+        target = np.array(toks_all[c * ctx + first + 1:(c + 1) * ctx])
+        nll.extend(-lp[np.arange(len(target)), target])
+        print(f"  f64 chunk {c + 1}/{chunks}", file=sys.stderr, flush=True)
+    return np.array(nll)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-m", "--model", required=True)
+    ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "tools", "osprey"))
+    ap.add_argument("-c", "--ctx", type=int, default=256)
+    ap.add_argument("--chunks", type=int, default=6)
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("--f64", action="store_true", help="also the float64 numpy forward pass (reference)")
+    ap.add_argument("--only", help="comma-separated evaluators to run (default: all)")
+    args = ap.parse_args()
+    text = text_file()
+    want = lambda k: not args.only or k in args.only.split(",")
+
+    from llama_cpp import Llama
+    with lce.quiet():
+        tok = Llama(model_path=args.model, n_ctx=args.ctx, vocab_only=True, verbose=False)
+    toks_all = lce.tokens(tok, open(text, encoding="utf-8").read())
+    bos = tok.token_bos() if tok._model.add_bos_token() and tok.token_bos() >= 0 else None
+    del tok
+
+    res = {}
+    if want("osprey"):
+        res["osprey"], otoks = osprey_nll(args.osprey, args.model, text, args.ctx, args.chunks, args.threads, False)
+        if bos is not None:  # Osprey stores each chunk as decoded: BOS in front
+            otoks = otoks.copy().reshape(args.chunks, args.ctx)[:, 1:].ravel()
+            ltoks = np.array(toks_all[:args.chunks * args.ctx]).reshape(args.chunks, args.ctx)[:, 1:].ravel()
+        else:
+            ltoks = np.array(toks_all[:args.chunks * args.ctx])
+        if not np.array_equal(otoks, ltoks):
+            sys.exit("Osprey and llama.cpp tokenize the text differently")
+    if want("osprey-exact"):
+        res["osprey-exact"], _ = osprey_nll(args.osprey, args.model, text, args.ctx, args.chunks, args.threads, True)
+    if want("llama"):
+        res["llama"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads)
+    if want("llama-fa"):
+        res["llama-fa"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads, flash=True)
+    if want("llama-b32"):
+        res["llama-b32"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads, n_batch=32)
+    if args.f64:
+        res["f64"] = f64_nll(args.model, toks_all, args.ctx, args.chunks, bos)
+    ref = "f64" if "f64" in res else "osprey-exact" if "osprey-exact" in res else next(iter(res))
+
+    n = len(next(iter(res.values())))
+    print(f"{os.path.basename(args.model)}: {args.chunks} chunks of {args.ctx}, {n} scored tokens; reference {ref}")
+    print("| evaluator | PPL | mean ΔNLL vs ref ± s.e. | RMS ΔNLL vs ref | mean ΔNLL vs osprey ± s.e. | "
+          "RMS ΔNLL vs osprey |")
+    print("|---|---|---|---|---|---|")
+    paired = lambda d: f"{d.mean():+.5f} ± {d.std(ddof=1) / np.sqrt(n):.5f} | {np.sqrt((d * d).mean()):.5f}"
+    for k, v in res.items():
+        vs_osprey = paired(v - res["osprey"]) if "osprey" in res and k != "osprey" else "- | -"
+        vs_ref = paired(v - res[ref]) if k != ref else "- | -"
+        print(f"| {k} | {np.exp(v.mean()):.4f} | {vs_ref} | {vs_osprey} |")
+    print("(ΔNLL in nats per token: PPL ratio = exp(mean ΔNLL); s.e. of the paired mean)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+// Inner loops of the CPU attention (kernels/cpu_attention.cpp), one table per ISA:
+// attention_scalar.cpp is the reference, attention_avx2.cpp / attention_avx512.cpp are each
+// built with their own flags. The driver works a block of cached cells at a time for R query
+// rows (the G query heads of one kv head, times a tile of query tokens of one sequence in
+// prompt processing), so each cached row is converted once and used R times.
+//
+// Each (row, cell) result is computed the same way whatever R and the block length are, so
+// a token's attention output does not depend on how many tokens share its tile.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/base/dtype.h"
+#include "kernels/ops.h"
+
+namespace osprey::kernels {
+
+struct AttnKernels {
+  const char* name;
+  // out[j * D + i] = element i of cache row j (rows `stride` bytes apart), j < n. False when
+  // the table has no fast path for t (the driver then dequantizes row by row).
+  bool (*rows_to_f32)(DType t, const uint8_t* src, size_t stride, int64_t n, int64_t D, float* out);
+  // s[r * lds + j] = scale * dot(q + r * D, k + j * ldk) over D elements, r < R, j < n.
+  void (*scores)(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
+                 int64_t lds);
+  // s[j] = exp(s[j] - m) for j < n (-inf gives 0); returns their sum.
+  float (*exp_sum)(float* s, int64_t n, float m);
+  // acc[r * Dv + i] += sum over j < n of p[r * ldp + j] * v[j * ldv + i], for r < R.
+  void (*accumulate)(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
+                     float* acc);
+};
+
+namespace scalar {
+const AttnKernels& attn_kernels();
+}
+namespace avx2 {
+const AttnKernels* attn_kernels();  // nullptr when not built
+}
+namespace avx512 {
+const AttnKernels* attn_kernels();  // nullptr when not built
+}
+
+// The table of a named variant (isa_variants() names; falls back to the scalar table for a
+// variant without its own), and the one for active_isa().
+const AttnKernels& attn_kernels_for(const char* isa_name);
+const AttnKernels& attn_kernels();
+
+namespace cpu {
+// kernels::cpu::attention with an explicit table (tests run every variant through it).
+bool attention_with(const AttnKernels& k, const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
+                    float* scratch, float* partials);
+}  // namespace cpu
+
+}  // namespace osprey::kernels
