@@ -7,6 +7,8 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 #include <algorithm>
 
 #include "kernels/quant_blocks.h"
@@ -17,13 +19,6 @@ namespace {
 // Lanes [0, n) set, n <= 8.
 inline __m256i tail_mask(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // exp as in attention_avx512.cpp (Cody-Waite reduction, Taylor series to r^7), with 2^k put

@@ -28,30 +28,58 @@ inline void walk_tiles(const void* w, size_t ws, int64_t rows, const void* x, si
   }
 }
 
-// Adapters over a kernel that takes one weight row against N activation rows,
-// cols(const W* w, const X* const* x, K, float out[N]) (the K-quant kernels' shape): the
-// one-row dot (VecDotFn), the four-row dot (VecDot4Fn) and a 1 x 4 register-tile GEMM
-// (GemmFn). All three run the same kernel, so each (row, token) gets the same bits.
+// A register tile, tile(const W* rows[R], const X* cols[C], K, float out[R * C]), gives
+// every function the dispatcher hands out: its 1 x 1 shape the one-row dot (VecDotFn), its
+// 1 x 4 shape the four-row dot (VecDot4Fn), and an R x C shape the GEMM (GemmFn). One tile
+// serves all three, so each (row, token) gets the same bits whichever is called.
+template <class W, class X>
+using TileFn = void (*)(const W* const*, const X* const*, int64_t, float*);
+
+template <class W, class X, TileFn<W, X> Tile11>
+float tile_dot1(const void* w, const void* x, int64_t K) {
+  const W* wr = (const W*)w;
+  const X* xr = (const X*)x;
+  float out;
+  Tile11(&wr, &xr, K, &out);
+  return out;
+}
+
+template <class W, class X, TileFn<W, X> Tile14>
+void tile_dot4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
+  const W* wr = (const W*)w;
+  const X* xr[4];
+  for (int c = 0; c < 4; ++c) xr[c] = (const X*)((const uint8_t*)x + (size_t)c * stride);
+  Tile14(&wr, xr, K, out);
+}
+
+template <class W, class X, int R, int C, TileFn<W, X> Tile>
+void tile_gemm(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
+               int64_t ldy) {
+  walk_tiles<W, X, R, C>(w, ws, rows, x, xs, cols, K, y, ldy, Tile);
+}
+
+// The same over a kernel of one weight row against N activation rows,
+// cols(const W* w, const X* const* x, K, float out[N]) (the K-quant kernels' shape), taken
+// as a 1 x N tile; the GEMM walks 1 x 4 tiles.
+template <class W, class X, void (*Cols)(const W*, const X* const*, int64_t, float*)>
+void row_tile(const W* const* w, const X* const* x, int64_t K, float* out) {
+  Cols(w[0], x, K, out);
+}
+
 template <class W, class X, void (*Cols1)(const W*, const X* const*, int64_t, float*)>
 float cols_dot1(const void* w, const void* x, int64_t K) {
-  const X* xs = (const X*)x;
-  float out;
-  Cols1((const W*)w, &xs, K, &out);
-  return out;
+  return tile_dot1<W, X, row_tile<W, X, Cols1>>(w, x, K);
 }
 
 template <class W, class X, void (*Cols4)(const W*, const X* const*, int64_t, float*)>
 void cols_dot4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const X* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const X*)((const uint8_t*)x + (size_t)c * stride);
-  Cols4((const W*)w, xs, K, out);
+  tile_dot4<W, X, row_tile<W, X, Cols4>>(w, x, stride, K, out);
 }
 
 template <class W, class X, void (*Cols4)(const W*, const X* const*, int64_t, float*)>
 void cols_gemm(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
                int64_t ldy) {
-  walk_tiles<W, X, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
-                         [](const W* const* b, const X* const* xr, int64_t k, float* out) { Cols4(b[0], xr, k, out); });
+  walk_tiles<W, X, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy, row_tile<W, X, Cols4>);
 }
 
 }  // namespace osprey::kernels

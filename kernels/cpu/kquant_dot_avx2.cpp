@@ -10,17 +10,10 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx2 {
 namespace {
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
 
 // Per super-block constants of one weight row, then its eight 32-element groups (group g
 // meets activations 32g..32g+31) as unsigned bytes with their int16 scales.
@@ -116,30 +109,13 @@ void tile_k(const B* b, const block_q8_K* const* xs, int64_t K, float* out) {
 }
 
 template <class B>
-float dot_k(const void* w, const void* x, int64_t K) {
-  const block_q8_K* xs = (const block_q8_K*)x;
-  float out;
-  tile_k<B, 1>((const B*)w, &xs, K, &out);
-  return out;
-}
-
+constexpr VecDotFn dot_k = cols_dot1<B, block_q8_K, tile_k<B, 1>>;
 template <class B>
-void dot_k_x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const block_q8_K* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_K*)((const uint8_t*)x + c * stride);
-  tile_k<B, 4>((const B*)w, xs, K, out);
-}
-
+constexpr VecDot4Fn dot_k_x4 = cols_dot4<B, block_q8_K, tile_k<B, 4>>;
 // The GEMM: one weight row against four tokens per tile (16 registers leave no room for
 // more rows), the token panel held in L2 by the caller.
 template <class B>
-void gemm_k(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  walk_tiles<B, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
-                                  [](const B* const* b, const block_q8_K* const* xr, int64_t k, float* out) {
-                                    tile_k<B, 4>(b[0], xr, k, out);
-                                  });
-}
+constexpr GemmFn gemm_k = cols_gemm<B, block_q8_K, tile_k<B, 4>>;
 
 }  // namespace
 

@@ -17,17 +17,10 @@
 #endif
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx512 {
 namespace {
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
 
 inline __m512i words_split(short lo, short hi) {  // int16 lanes 0..15 = lo, 16..31 = hi
   return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(lo), _mm512_set1_epi16(hi));
@@ -160,21 +153,9 @@ void tile_k(const B* const* b, const block_q8_K* const* xs, int64_t K, float* ou
 }
 
 template <class B>
-float dot_k(const void* w, const void* x, int64_t K) {
-  const B* b = (const B*)w;
-  const block_q8_K* xs = (const block_q8_K*)x;
-  float out;
-  tile_k<B, 1, 1>(&b, &xs, K, &out);
-  return out;
-}
-
+constexpr VecDotFn dot_k = tile_dot1<B, block_q8_K, tile_k<B, 1, 1>>;
 template <class B>
-void dot_k_x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const B* b = (const B*)w;
-  const block_q8_K* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_K*)((const uint8_t*)x + c * stride);
-  tile_k<B, 1, 4>(&b, xs, K, out);
-}
+constexpr VecDot4Fn dot_k_x4 = tile_dot4<B, block_q8_K, tile_k<B, 1, 4>>;
 
 // The GEMM's register tile: one weight row by four tokens. Measured on Zen 4 (ns per
 // row-token super-block, Q4_K / Q6_K): 1 x 4 3.9 / 3.8; 2 x 4 4.1 / 4.0, 2 x 2, 3 x 2, 4 x 2
@@ -182,10 +163,7 @@ void dot_k_x4(const void* w, const void* x, size_t stride, int64_t K, float* out
 // vpdpwssd instead of vpmaddubsw + vpdpwssd ran 1.09x / 1.12x faster, but its other int32
 // lane partition moved the Gemma 3 golden logits from max |diff| 1.56 to 2.99.)
 template <class B>
-void gemm_k(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  walk_tiles<B, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy, tile_k<B, 1, 4>);
-}
+constexpr GemmFn gemm_k = tile_gemm<B, block_q8_K, 1, 4, tile_k<B, 1, 4>>;
 
 }  // namespace
 

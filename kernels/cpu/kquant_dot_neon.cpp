@@ -84,32 +84,11 @@ void q5_K_cols(const block_q5_K* b, const block_q8_K* const* xs, int64_t K, floa
   for (int c = 0; c < kCols; ++c) out[c] = vaddvq_f32(acc[c]) - mins[c];
 }
 
-float dot_q5_K(const void* w, const void* x, int64_t K) {
-  const block_q8_K* xs = (const block_q8_K*)x;
-  float out;
-  q5_K_cols<1>((const block_q5_K*)w, &xs, K, &out);
-  return out;
-}
-
-void dot4_q5_K(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const block_q8_K* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_K*)((const uint8_t*)x + c * stride);
-  q5_K_cols<4>((const block_q5_K*)w, xs, K, out);
-}
-
-// One weight row against four tokens per tile (the four-column kernel).
-void gemm_q5_K(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-               int64_t ldy) {
-  walk_tiles<block_q5_K, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
-                                           [](const block_q5_K* const* b, const block_q8_K* const* xr, int64_t k,
-                                              float* o) { q5_K_cols<4>(b[0], xr, k, o); });
-}
-
 }  // namespace
 
-VecDotFn kquant_vec_dot_for(DType w) { return w == DType::Q5_K ? dot_q5_K : nullptr; }
-VecDot4Fn kquant_vec_dot4_for(DType w) { return w == DType::Q5_K ? dot4_q5_K : nullptr; }
-GemmFn kquant_gemm_for(DType w) { return w == DType::Q5_K ? gemm_q5_K : nullptr; }
+VecDotFn kquant_vec_dot_for(DType w) { return w == DType::Q5_K ? cols_dot1<block_q5_K, block_q8_K, q5_K_cols<1>> : nullptr; }
+VecDot4Fn kquant_vec_dot4_for(DType w) { return w == DType::Q5_K ? cols_dot4<block_q5_K, block_q8_K, q5_K_cols<4>> : nullptr; }
+GemmFn kquant_gemm_for(DType w) { return w == DType::Q5_K ? cols_gemm<block_q5_K, block_q8_K, q5_K_cols<4>> : nullptr; }
 
 }  // namespace osprey::kernels::OSPREY_NEON_NS
 

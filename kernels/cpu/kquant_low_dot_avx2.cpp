@@ -11,15 +11,10 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx2 {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
 
 // Chunk c = elements 32c..32c+31: the 2-bit plane at shift 2 * (c % 4) of half c / 4's bytes.
 inline __m256i low_plane(const uint8_t* qs, int c) {

@@ -17,6 +17,8 @@
 #endif
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx512 {
 namespace {
 
@@ -54,13 +56,6 @@ inline __m512i block_sum(const LowBits& w, const block_q8_K& x) {
   for (int k = 0; k < 4; ++k)
     sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(w.q[k], _mm512_loadu_si512(x.qs + 64 * k)), w.sc[k]);
   return sumi;
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 // Weight row b against activation rows xs[0..kRows): each super-block is decoded once and

@@ -12,17 +12,10 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx2 {
 namespace {
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
 
 // Sum of products of unsigned bytes u (< 128 after pairing) and signed bytes s, as 8 int32.
 inline __m256i dot_u8_i8(__m256i u, __m256i s) {
@@ -122,31 +115,16 @@ void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* 
 }
 
 template <class B>
-float dot32(const void* w, const void* x, int64_t K) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs = (const block_q8_act*)x;
-  float out;
-  tile32<B, 1, 1>(&b, &xs, K, &out);
-  return out;
-}
-
+constexpr VecDotFn dot32 = tile_dot1<B, block_q8_act, tile32<B, 1, 1>>;
 template <class B>
-void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_act*)((const uint8_t*)x + c * stride);
-  tile32<B, 1, 4>(&b, xs, K, out);
-}
+constexpr VecDot4Fn dot32x4 = tile_dot4<B, block_q8_act, tile32<B, 1, 4>>;
 
 // One weight row against five tokens per tile: ten accumulators, and the decoded block
 // (q and |q|) with one activation vector and the products fit the 16 registers without
 // spilling. Wider tiles (2 x 2 .. 2 x 4, 1 x 6) measured no faster on one core: the tile is
 // bound by the per-pair maddubs / madd / convert / FMA, which no shape amortises.
 template <class B>
-void gemm32(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  walk_tiles<B, block_q8_act, 1, 5>(w, ws, rows, x, xs, cols, K, y, ldy, tile32<B, 1, 5>);
-}
+constexpr GemmFn gemm32 = tile_gemm<B, block_q8_act, 1, 5, tile32<B, 1, 5>>;
 
 }  // namespace
 

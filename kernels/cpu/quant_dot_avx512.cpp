@@ -22,10 +22,10 @@
 #endif
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 namespace osprey::kernels::avx512 {
 namespace {
-
-inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 // The 32 activation bytes of blocks x[0] and x[1], in that order.
 inline __m512i load_x2(const block_q8_act* x0, const block_q8_act* x1) {
@@ -158,30 +158,15 @@ void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* 
 }
 
 template <class B>
-float dot32(const void* w, const void* x, int64_t K) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs = (const block_q8_act*)x;
-  float out;
-  tile32<B, 1, 1>(&b, &xs, K, &out);
-  return out;
-}
-
+constexpr VecDotFn dot32 = tile_dot1<B, block_q8_act, tile32<B, 1, 1>>;
 template <class B>
-void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_act*)((const uint8_t*)x + c * stride);
-  tile32<B, 1, 4>(&b, xs, K, out);
-}
+constexpr VecDot4Fn dot32x4 = tile_dot4<B, block_q8_act, tile32<B, 1, 4>>;
 
+// 2 rows x 4 tokens: 8 pairs x 2 chains = 16 accumulators, which leaves registers for the
+// decoded weights, scales and activations (2 x 6 spills). Measured (one thread, K = 2048,
+// panel in L2): 36-38 GMAC/s for Q4_0 and 33-34 for Q8_0, against 31-32 / 31 for 4 x 2.
 template <class B>
-void gemm32(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  // 2 rows x 4 tokens: 8 pairs x 2 chains = 16 accumulators, which leaves registers for the
-  // decoded weights, scales and activations (2 x 6 spills). Measured (one thread, K = 2048,
-  // panel in L2): 36-38 GMAC/s for Q4_0 and 33-34 for Q8_0, against 31-32 / 31 for 4 x 2.
-  walk_tiles<B, block_q8_act, 2, 4>(w, ws, rows, x, xs, cols, K, y, ldy, tile32<B, 2, 4>);
-}
+constexpr GemmFn gemm32 = tile_gemm<B, block_q8_act, 2, 4, tile32<B, 2, 4>>;
 
 }  // namespace
 

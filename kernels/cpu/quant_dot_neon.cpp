@@ -129,29 +129,14 @@ void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* 
 }
 
 template <class B>
-float dot32(const void* w, const void* x, int64_t K) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs = (const block_q8_act*)x;
-  float out;
-  tile32<B, 1, 1>(&b, &xs, K, &out);
-  return out;
-}
-
+constexpr VecDotFn dot32 = tile_dot1<B, block_q8_act, tile32<B, 1, 1>>;
 template <class B>
-void dot32x4(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const B* b = (const B*)w;
-  const block_q8_act* xs[4];
-  for (int c = 0; c < 4; ++c) xs[c] = (const block_q8_act*)((const uint8_t*)x + c * stride);
-  tile32<B, 1, 4>(&b, xs, K, out);
-}
+constexpr VecDot4Fn dot32x4 = tile_dot4<B, block_q8_act, tile32<B, 1, 4>>;
 
 // 2 x 4 tiles: 16 accumulators, 4 decoded weight vectors and 2 activation vectors leave room
 // in the 32 registers for the widening products of the path without SDOT.
 template <class B>
-void gemm32(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  walk_tiles<B, block_q8_act, 2, 4>(w, ws, rows, x, xs, cols, K, y, ldy, tile32<B, 2, 4>);
-}
+constexpr GemmFn gemm32 = tile_gemm<B, block_q8_act, 2, 4, tile32<B, 2, 4>>;
 
 // K-quant dot of weight row b with activation rows xs[0..kRows): each super-block's weights
 // are decoded once; every row goes through exactly the one-row kernel's (kRows = 1) sequence.
@@ -229,31 +214,6 @@ void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, floa
   for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]);
 }
 
-template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
-float k_one(const void* w, const void* x, int64_t K) {
-  const block_q8_K* xs = (const block_q8_K*)x;
-  float out;
-  Cols((const B*)w, &xs, K, &out);
-  return out;
-}
-
-template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
-void k_four(const void* w, const void* x, size_t stride, int64_t K, float* out) {
-  const block_q8_K* xs[4];
-  for (int r = 0; r < 4; ++r) xs[r] = (const block_q8_K*)((const uint8_t*)x + r * stride);
-  Cols((const B*)w, xs, K, out);
-}
-
-// The K-quant GEMM: one weight row against four tokens per tile (the four-row kernel).
-template <class B, void (*Cols)(const B*, const block_q8_K* const*, int64_t, float*)>
-void gemm_k(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
-            int64_t ldy) {
-  walk_tiles<B, block_q8_K, 1, 4>(w, ws, rows, x, xs, cols, K, y, ldy,
-                                  [](const B* const* b, const block_q8_K* const* xr, int64_t k, float* o) {
-                                    Cols(b[0], xr, k, o);
-                                  });
-}
-
 float dot_f32(const float* a, const float* b, int64_t n) {
   float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
   int64_t i = 0;
@@ -312,8 +272,8 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
-    case DType::Q4_K: return k_one<block_q4_K, q4_K_cols<1>>;
-    case DType::Q6_K: return k_one<block_q6_K, q6_K_cols<1>>;
+    case DType::Q4_K: return cols_dot1<block_q4_K, block_q8_K, q4_K_cols<1>>;
+    case DType::Q6_K: return cols_dot1<block_q6_K, block_q8_K, q6_K_cols<1>>;
     case DType::Q5_K: return kquant_vec_dot_for(w);  // kquant_dot_neon.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot_for(w);  // kquant_low_dot_neon.cpp
     default: return nullptr;
@@ -327,8 +287,8 @@ VecDot4Fn vec_dot4_for(DType w) {
     case DType::Q5_0: return dot32x4<block_q5_0>;
     case DType::Q5_1: return dot32x4<block_q5_1>;
     case DType::Q8_0: return dot32x4<block_q8_0>;
-    case DType::Q4_K: return k_four<block_q4_K, q4_K_cols<4>>;
-    case DType::Q6_K: return k_four<block_q6_K, q6_K_cols<4>>;
+    case DType::Q4_K: return cols_dot4<block_q4_K, block_q8_K, q4_K_cols<4>>;
+    case DType::Q6_K: return cols_dot4<block_q6_K, block_q8_K, q6_K_cols<4>>;
     case DType::Q5_K: return kquant_vec_dot4_for(w);  // kquant_dot_neon.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot4_for(w);  // kquant_low_dot_neon.cpp
     default: return nullptr;
@@ -342,8 +302,8 @@ GemmFn gemm_for(DType w) {
     case DType::Q5_0: return gemm32<block_q5_0>;
     case DType::Q5_1: return gemm32<block_q5_1>;
     case DType::Q8_0: return gemm32<block_q8_0>;
-    case DType::Q4_K: return gemm_k<block_q4_K, q4_K_cols<4>>;
-    case DType::Q6_K: return gemm_k<block_q6_K, q6_K_cols<4>>;
+    case DType::Q4_K: return cols_gemm<block_q4_K, block_q8_K, q4_K_cols<4>>;
+    case DType::Q6_K: return cols_gemm<block_q6_K, block_q8_K, q6_K_cols<4>>;
     case DType::Q5_K: return kquant_gemm_for(w);  // kquant_dot_neon.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_gemm_for(w);  // kquant_low_dot_neon.cpp
     default: return nullptr;

@@ -1,0 +1,24 @@
+// Small helpers the x86 kernel files share (include it inside a file's AVX2 / AVX-512 guard).
+// They live in an anonymous namespace on purpose: every per-ISA translation unit gets its
+// own copy, compiled with that file's flags, so the linker can never hand an AVX-512-built
+// copy to code that runs on an AVX2-only CPU.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace osprey::kernels {
+namespace {
+
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+
+// Lanes 0..7 summed as ((0+4) + (2+6)) + ((1+5) + (3+7)).
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace
+}  // namespace osprey::kernels
