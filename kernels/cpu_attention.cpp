@@ -1,10 +1,11 @@
 // Attention of the working CPU path: one pass over the cached keys and values with an online
-// softmax (flash-style), reading the cache in its own type. A block of kBlock cells is
-// converted to f32 once and met by R query rows at a time: the G query heads sharing a kv
-// head and, in prompt processing, a tile of consecutive query tokens of one sequence (each
-// masked causally / by the window on its own). The inner loops are per ISA
-// (kernels/cpu/attention_kernels.h): dots with the head dimension in the lanes, a polynomial
-// exp over the block of scores, value rows accumulated into all R rows at once.
+// softmax (flash-style), reading the cache in its own type. A block of kBlock cells is met
+// by R query rows at a time: the G query heads sharing a kv head and, in prompt processing,
+// a tile of consecutive query tokens of one sequence (each masked causally / by the window
+// on its own). An f16 block is read in place; other types are converted to f32 once per
+// block. The inner loops are per ISA (kernels/cpu/attention_kernels.h): register-tiled dots
+// with the head dimension in the lanes, a polynomial exp over the block of scores, value
+// rows accumulated into several rows at once.
 //
 // Generation has one token and few kv heads (Gemma 3 270M has one), so (tile, kv head)
 // alone leaves threads idle while the cache grows; each kv range is also cut into chunks
@@ -72,6 +73,19 @@ bool per_cell_path() {
   static const bool on = [] {
     const char* e = std::getenv("OSPREY_ATTN_SIMD");
     return e && std::strcmp(e, "0") == 0;
+  }();
+  return on;
+}
+
+// Whether an f16 cache block is read straight from the cache (each row widened as it is
+// used) rather than widened into a copy first: the same values either way, and measured no
+// slower for the 32 rows of prompt processing, clearly faster for the few of generation
+// (the copy's writes and reads outweigh the repeated widening). OSPREY_ATTN_F16_DIRECT=0
+// selects the copy, for A/B benchmarks.
+bool read_f16_directly() {
+  static const bool on = [] {
+    const char* e = std::getenv("OSPREY_ATTN_F16_DIRECT");
+    return !(e && std::strcmp(e, "0") == 0);
   }();
   return on;
 }
@@ -174,15 +188,22 @@ bool attend_run(const AttnKernels& kk, const AttentionArgs& a, int64_t t0, int64
   const size_t v_stride = (size_t)(dtype_row_bytes(a.v_type, a.Dv) * a.Hkv);
   const uint8_t* kbase = (const uint8_t*)a.k + (size_t)hk * (k_stride / a.Hkv);
   const uint8_t* vbase = (const uint8_t*)a.v + (size_t)hk * (v_stride / a.Hkv);
+  const bool k_direct = a.k_type == DType::F16 && kk.scores_f16 && read_f16_directly();
+  const bool v_direct = a.v_type == DType::F16 && kk.accumulate_f16 && read_f16_directly();
   for (int64_t b0 = c0; b0 < c1; b0 += kBlock) {
     const int64_t nb = std::min(kBlock, c1 - b0);
     bool any = false;
     for (int64_t i = 0; i < nt; ++i) any |= lo[i] < b0 + nb && hi[i] > b0;
     if (!any) continue;
     int64_t ldk, ldv;
-    const float* kf = rows_f32(kk, a.k_type, kbase + (size_t)(base + b0) * k_stride, k_stride, nb, a.D, w.k, &ldk);
-    if (!kf) return false;
-    kk.scores(w.q, R, kf, ldk, nb, a.D, a.scale, w.s, kBlock);
+    const uint8_t* kblock = kbase + (size_t)(base + b0) * k_stride;
+    if (k_direct) {
+      kk.scores_f16(w.q, R, kblock, k_stride, nb, a.D, a.scale, w.s, kBlock);
+    } else {
+      const float* kf = rows_f32(kk, a.k_type, kblock, k_stride, nb, a.D, w.k, &ldk);
+      if (!kf) return false;
+      kk.scores(w.q, R, kf, ldk, nb, a.D, a.scale, w.s, kBlock);
+    }
     for (int64_t i = 0; i < nt; ++i) {
       // This token's cells of the block: [j0, j1); the rest are masked.
       const int64_t j0 = std::clamp<int64_t>(lo[i] - b0, 0, nb), j1 = std::clamp<int64_t>(hi[i] - b0, 0, nb);
@@ -195,9 +216,12 @@ bool attend_run(const AttnKernels& kk, const AttentionArgs& a, int64_t t0, int64
         std::fill(s, s + j0, -INFINITY);
         std::fill(s + j1, s + nb, -INFINITY);
         float m = w.mx[r];
-        for (int64_t j = j0; j < j1; ++j) {
-          if (a.softcap > 0) s[j] = a.softcap * std::tanh(s[j] / a.softcap);
-          m = std::max(m, s[j]);
+        if (a.softcap > 0)
+          for (int64_t j = j0; j < j1; ++j) s[j] = a.softcap * std::tanh(s[j] / a.softcap);
+        if (kk.max_of) {
+          m = std::max(m, kk.max_of(s + j0, j1 - j0));
+        } else {
+          for (int64_t j = j0; j < j1; ++j) m = std::max(m, s[j]);
         }
         if (m > w.mx[r]) {  // rescale what was accumulated under the old maximum
           const float f = std::exp(w.mx[r] - m);  // 0 on the first block
@@ -209,10 +233,14 @@ bool attend_run(const AttnKernels& kk, const AttentionArgs& a, int64_t t0, int64
         w.sum[r] += kk.exp_sum(s, nb, w.mx[r]);
       }
     }
-    const float* vf =
-        rows_f32(kk, a.v_type, vbase + (size_t)(base + b0) * v_stride, v_stride, nb, a.Dv, w.v, &ldv);
-    if (!vf) return false;
-    kk.accumulate(w.s, kBlock, R, vf, ldv, nb, a.Dv, w.acc);
+    const uint8_t* vblock = vbase + (size_t)(base + b0) * v_stride;
+    if (v_direct) {
+      kk.accumulate_f16(w.s, kBlock, R, vblock, v_stride, nb, a.Dv, w.acc);
+    } else {
+      const float* vf = rows_f32(kk, a.v_type, vblock, v_stride, nb, a.Dv, w.v, &ldv);
+      if (!vf) return false;
+      kk.accumulate(w.s, kBlock, R, vf, ldv, nb, a.Dv, w.acc);
+    }
   }
   for (int64_t r = 0; r < R; ++r) {
     const int64_t t = t0 + r / G, h = hk * G + r % G;
@@ -334,10 +362,15 @@ bool attention_per_cell(const AttentionArgs& a, int64_t n_chunks, int64_t u0, in
 bool attention_with(const AttnKernels& k, const AttentionArgs& a, int64_t n_chunks, int64_t u0, int64_t u1,
                     float* scratch, float* partials) {
   const Scratch w = carve(a, scratch);
-  const int64_t tq = tile_tokens(a);
+  const int64_t tq = tile_tokens(a), nt = n_tiles(a);
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t c = u % n_chunks, r = u / n_chunks;
-    const int64_t tile = r / a.Hkv, hk = r % a.Hkv;
+    const int64_t slot = r / a.Hkv, hk = r % a.Hkv;
+    // A causal tile's work grows with its position and the pool gives each thread one
+    // contiguous range of units, so the slots take tiles from both ends in turn (0, last,
+    // 1, last - 1, ...): every range then gets about the same work. Which tokens share a
+    // tile does not change, so neither do the results.
+    const int64_t tile = slot % 2 == 0 ? slot / 2 : nt - 1 - slot / 2;
     const int64_t t_end = std::min(a.T, (tile + 1) * tq);
     for (int64_t t0 = tile * tq; t0 < t_end;) {
       int64_t t1 = t0 + 1;

@@ -7,6 +7,7 @@
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/activation_kernels.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
@@ -109,6 +110,16 @@ void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K,
       }
     }
   }
+}
+
+void matmul_packed(const PackedFormat& f, const void* packed, const void* xq, size_t xq_row_bytes, int64_t M,
+                   int64_t K, int64_t g0, int64_t g1, int64_t N, float* y) {
+  // Panels of activation rows that stay in L2 while the groups stream past (as gemm_panels).
+  const size_t gb = f.group_bytes(K);
+  const int64_t mb = std::max<int64_t>(8, (int64_t)((256u << 10) / std::max<size_t>(xq_row_bytes, 1)));
+  for (int64_t m0 = 0; m0 < M; m0 += mb)
+    f.gemm((const uint8_t*)packed + (size_t)g0 * gb, g1 - g0, (const uint8_t*)xq + (size_t)m0 * xq_row_bytes,
+           xq_row_bytes, std::min(mb, M - m0), K, y + m0 * N + g0 * kPackRows, N);
 }
 
 void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y) {

@@ -55,6 +55,8 @@ bool kv_store(DType t, void* cache, int64_t D, int64_t H, int64_t cells, const f
 bool attention(const AttentionArgs& a);
 }  // namespace ref
 
+struct PackedFormat;  // kernels/cpu/packed_gemm.h
+
 namespace cpu {
 // Each returns false on an unsupported dtype or an out-of-range index in the data.
 // [r0, r1) ranges over output rows (matmul: over weight rows N; attention: see below).
@@ -68,6 +70,10 @@ using QuantDotFn = float (*)(const void* w, const void* x, int64_t K);
 using QuantDot4Fn = void (*)(const void* w, const void* x, size_t x_stride, int64_t K, float* out);
 void matmul_quantized(const void* xq, size_t xq_row_bytes, int64_t M, int64_t K, DType wt, const void* w,
                       QuantDotFn dot, QuantDot4Fn dot4, int64_t n0, int64_t n1, int64_t N, float* y);
+// Weight row groups [g0, g1) (16 rows each, repacked as f says: kernels/cpu/packed_gemm.h)
+// against all M activation rows quantized as f.act, into y rows of N.
+void matmul_packed(const PackedFormat& f, const void* packed, const void* xq, size_t xq_row_bytes, int64_t M,
+                   int64_t K, int64_t g0, int64_t g1, int64_t N, float* y);
 void add(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y);
 void mul(const float* a, const float* b, int64_t K, int64_t r0, int64_t r1, int64_t Rb, float* y);
 void scale(const float* a, int64_t i0, int64_t i1, float s, float* y);

@@ -2,7 +2,8 @@
 // and CPU can run, against the scalar table and against exact results; then the whole
 // working attention driven by each variant's table against ref::attention (double), over
 // every cache type, head dims 64/80/128/256 (and Dv != D), GQA 1/2/3/4/8, tiles of up to 17
-// query tokens from two sequences, windows, softcap and the chunk split.
+// query tokens from two sequences, windows, softcap and the chunk split. The optional
+// members (f16 rows read in place, max_of) against the required ones they stand in for.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -175,6 +176,62 @@ TEST(AttentionKernels, ScoresAndAccumulateMatchExact) {
       }
     }
   }
+}
+
+TEST(AttentionKernels, MaxOfMatchesScalar) {
+  std::vector<float> x = random_floats(70, 16, -50.f, 50.f);
+  x[3] = -INFINITY;
+  for (const AttnKernels* k : usable_tables()) {
+    if (!k->max_of) continue;
+    SCOPED_TRACE(k->name);
+    for (int64_t n = 1; n <= 70; ++n)
+      for (int64_t at : {(int64_t)0, n / 2, n - 1}) {  // the largest first, in the middle, last (a tail lane)
+        std::vector<float> s(x.begin(), x.begin() + n);
+        s[(size_t)at] = 60.f + (float)n;
+        ASSERT_EQ(k->max_of(s.data(), n), 60.f + (float)n) << "n=" << n << " at " << at;
+      }
+    std::vector<float> neg = {-INFINITY, -3.f, -INFINITY};
+    EXPECT_EQ(k->max_of(neg.data(), 3), -3.f);
+    EXPECT_EQ(k->max_of(neg.data(), 1), -INFINITY);
+  }
+}
+
+// The optional f16 members read cache rows directly; they must give what rows_to_f32
+// followed by scores / accumulate gives, bit for bit, for any R and n.
+TEST(AttentionKernels, F16DirectEqualsWidenedRows) {
+  int checked = 0;
+  for (int64_t D : {64, 256, 80, 7, 33}) {
+    for (int64_t R : {1, 2, 3, 4, 5, 8, 9, 32}) {
+      for (int64_t n : {1, 7, 16, 31, 64}) {
+        const int64_t stride_h = D * 3 + 5;  // f16 elements between rows (other heads between)
+        const std::vector<float> q = random_floats((size_t)(R * D), 12), x = random_floats((size_t)(n * stride_h), 13);
+        const std::vector<float> p = random_floats((size_t)(R * 64), 14, 0.f, 1.f);
+        const std::vector<float> acc0 = random_floats((size_t)(R * D), 15);
+        std::vector<uint16_t> h((size_t)(n * stride_h));
+        ASSERT_TRUE(quantize_row(DType::F16, x.data(), h.data(), n * stride_h));
+        const uint8_t* rows = (const uint8_t*)h.data();
+        const size_t stride = (size_t)stride_h * 2;
+        for (const AttnKernels* k : usable_tables()) {
+          if (!k->scores_f16 || !k->accumulate_f16) continue;
+          SCOPED_TRACE(std::string(k->name) + " D=" + std::to_string(D) + " R=" + std::to_string(R) + " n=" +
+                       std::to_string(n));
+          std::vector<float> wide((size_t)(n * D));
+          ASSERT_TRUE(k->rows_to_f32(DType::F16, rows, stride, n, D, wide.data()));
+          std::vector<float> s_want((size_t)(R * 64), NAN), s_got = s_want;
+          k->scores(q.data(), R, wide.data(), D, n, D, 0.3f, s_want.data(), 64);
+          k->scores_f16(q.data(), R, rows, stride, n, D, 0.3f, s_got.data(), 64);
+          for (size_t i = 0; i < s_want.size(); ++i)
+            ASSERT_TRUE(s_got[i] == s_want[i] || (std::isnan(s_got[i]) && std::isnan(s_want[i]))) << i;
+          std::vector<float> a_want = acc0, a_got = acc0;
+          k->accumulate(p.data(), 64, R, wide.data(), D, n, D, a_want.data());
+          k->accumulate_f16(p.data(), 64, R, rows, stride, n, D, a_got.data());
+          for (size_t i = 0; i < a_want.size(); ++i) ASSERT_EQ(a_got[i], a_want[i]) << i;
+          ++checked;
+        }
+      }
+    }
+  }
+  std::printf("note: %d f16-direct cases checked\n", checked);
 }
 
 struct Case {

@@ -225,7 +225,7 @@ TEST_P(QuantDot, GemmTilesEqualOneRowKernelBitForBit) {
 // F16/BF16 weights against f32 activations: every variant's GEMM gives, bit for bit, the plain
 // fma chain over k from 0 (written out here), so results depend on neither the tile, nor the
 // K-block, nor the number of tokens, nor the ISA. K crosses the K-blocks and no vector width
-// divides it; rows and columns cross the panel and tile edges (AVX-512 32 x 12, AVX2 16 x 6).
+// divides it; rows and columns cross the panel and tile edges (AVX-512 64 x 6, AVX2 16 x 6).
 TEST(QuantDot, FloatGemmIsTheFmaChainBitForBit) {
   std::mt19937 rng(23);
   std::uniform_real_distribution<float> d(-2.f, 2.f);
@@ -242,8 +242,8 @@ TEST(QuantDot, FloatGemmIsTheFmaChainBitForBit) {
 #endif
     for (const auto& [name, g] : gemms) {
       ASSERT_NE(g, nullptr) << name << " " << dtype_name(t);
-      for (int64_t K : {1, 15, 16, 17, 127, 128, 129, 576, 4099}) {
-        for (int64_t rows : {1, 7, 15, 16, 17, 31, 32, 33, 47}) {
+      for (int64_t K : {1, 15, 16, 17, 127, 128, 129, 576, 1025, 4099}) {
+        for (int64_t rows : {1, 7, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 129}) {
           std::vector<uint16_t> w((size_t)(K * rows));
           for (auto& e : w) e = narrow(d(rng));
           for (int64_t cols : {1, 2, 5, 6, 7, 12, 13, 25}) {

@@ -22,18 +22,14 @@
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
+#include "standalone_check.h"
 
 using namespace osprey;
 using namespace osprey::kernels;
+using osprey::testing::check;
+using osprey::testing::same_bits;
 
 namespace {
-
-int g_checks = 0, g_failures = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_checks;
-  if (!ok && ++g_failures <= 20) std::printf("FAIL: %s\n", what.c_str());
-}
 
 template <class B>
 void fix_scales(B* b, std::mt19937& rng) {
@@ -198,8 +194,6 @@ Tiles tiles_of(const IsaVariant& var) {
   return {nullptr, nullptr};
 }
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
-
 // The four-row kernel and every GEMM tile must give each (weight row, token) bit for bit what
 // the variant's one-row kernel gives (a token's logits must not depend on its batch), over
 // ragged tiles and odd and long K, writing nothing outside rows x cols.
@@ -323,25 +317,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  for (const std::string& r : required) {
-    bool found = false;
-    for (const IsaVariant& v : isa_variants()) found |= (r == v.name && v.built);
-    check(found, "variant " + r + " is not built in");
-  }
-  int tested = 0;
-  for (const IsaVariant& v : isa_variants()) {
-    if (!v.usable()) {
-      std::printf("note: %s not tested (built %d, cpu %d)\n", v.name, v.built, v.supported);
-      continue;
-    }
-    const int before = g_failures;
+  return osprey::testing::run_on_variants(required, [](const IsaVariant& v) {
     check_dots(v);
     check_f32(v);
     check_tiles(v);
-    ++tested;
-    std::printf("%s: %s\n", v.name, g_failures == before ? "ok" : "FAILED");
-  }
-  std::printf("dispatcher uses %s; %d variants, %d checks, %d failures\n", active_isa().name, tested, g_checks,
-              g_failures);
-  return g_failures == 0 ? 0 : 1;
+  });
 }

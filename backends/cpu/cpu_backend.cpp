@@ -6,6 +6,8 @@
 #include <cstring>
 #include <thread>
 
+#include "backends/cpu/packed_weights.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "kernels/ops.h"
@@ -25,10 +27,13 @@ class HostBuffer final : public Buffer {
     if (owned_) std::free(p_);
   }
   void* host_ptr() const override { return p_; }
+  // map_host memory holds model files: constant while the buffer lives, so repackable.
+  PackedWeights* packs() { return owned_ ? nullptr : &packs_; }
 
  private:
   void* p_;
   bool owned_;
+  PackedWeights packs_;
 };
 
 const float* F(const void* p) { return (const float*)p; }
@@ -92,6 +97,45 @@ float* scratch(CpuBackend::Call& c, int t, size_t n) {
   return s.data();
 }
 
+// A MATMUL through the packed products (kernels/cpu/packed_gemm.h), when its weight is a
+// model tensor in mapped memory, the CPU has a packed kernel for the type and there is at
+// least one whole group of 16 rows; false: not taken (the caller runs the unpacked path).
+// The last N % 16 rows go through the row kernels.
+bool matmul_packed(CpuBackend::Call& c, int64_t M, int64_t K, int64_t N) {
+  const Node& w = src(c, 1);
+  const kernels::PackedFormat* f = kernels::packed_format_for(w.dtype);
+  auto* hb = dynamic_cast<HostBuffer*>(c.src_at[1].buffer);
+  if (!f || w.op != Op::TENSOR || !hb || !hb->packs() || N < kernels::kPackRows || dtype_row_bytes(w.dtype, K) < 0)
+    return false;
+  const int64_t groups = N / kernels::kPackRows, tail0 = groups * kernels::kPackRows;
+  const kernels::VecDotFn dot = kernels::vec_dot_for(w.dtype);
+  if (tail0 < N && !dot) return false;
+  const uint8_t* packed = hb->packs()->get(*f, (const uint8_t*)c.src[1], c.src_at[1].offset, K, N, c.pool);
+  if (!packed) return false;
+  // Activations as the packed kernel reads them, and for a row tail as the row kernels do.
+  const kernels::ActQuant row_aq = kernels::act_quant_for(w.dtype);
+  const bool second = tail0 < N && row_aq != f->act;
+  const size_t row = kernels::act_row_bytes(f->act, K), row2 = second ? kernels::act_row_bytes(row_aq, K) : 0;
+  if (c.shared.size() < (row + row2) * (size_t)M) c.shared.resize((row + row2) * (size_t)M);
+  uint8_t* xq = c.shared.data();
+  uint8_t* xq2 = second ? xq + row * (size_t)M : xq;
+  split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
+    for (int64_t m = b; m < e; ++m) {
+      kernels::quantize_act_row_simd(f->act, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
+      if (second) kernels::quantize_act_row_simd(row_aq, F(c.src[0]) + m * K, xq2 + (size_t)m * row2, K);
+    }
+    return true;
+  });
+  // Units: the groups, then the tail as one more.
+  return split(c, groups + (tail0 < N), N * K * M, [&](int64_t b, int64_t e, int) {
+    if (b < groups) kc::matmul_packed(*f, packed, xq, row, M, K, b, std::min(e, groups), N, F(c.dst));
+    if (e > groups)
+      kc::matmul_quantized(xq2, second ? row2 : row, M, K, w.dtype, c.src[1], dot, kernels::vec_dot4_for(w.dtype),
+                           tail0, N, N, F(c.dst));
+    return true;
+  });
+}
+
 }  // namespace
 
 CpuBackend::CpuBackend(CpuBackendOptions opts)
@@ -143,13 +187,14 @@ void CpuBackend::register_working_kernels() {
     const int64_t K = x.ne[0], M = x.n_rows(), N = w.ne[1];
     const kernels::ActQuant aq = kernels::act_quant_for(w.dtype);
     const kernels::VecDotFn dot = kernels::vec_dot_for(w.dtype);
+    if (!c.opts.exact_matmul && matmul_packed(c, M, K, N)) return true;
     if (!c.opts.exact_matmul && aq != kernels::ActQuant::NONE && dot) {
       // Quantize the activations once, then integer dot products against each weight row.
       const size_t row = kernels::act_row_bytes(aq, K);
       if (c.shared.size() < row * (size_t)M) c.shared.resize(row * (size_t)M);
       uint8_t* xq = c.shared.data();
       split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
-        for (int64_t m = b; m < e; ++m) kernels::quantize_act_row(aq, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
+        for (int64_t m = b; m < e; ++m) kernels::quantize_act_row_simd(aq, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
         return true;
       });
       return split(c, N, N * K * M, [&](int64_t b, int64_t e, int) {
@@ -368,7 +413,10 @@ Status CpuBackend::compute(const ir::Graph& g, const std::vector<ir::NodeId>& no
     if (!k.run || !k.accepts(g, n))
       return Status::error(std::string("cpu: no kernel for op ") + ir::op_name(n.op) + " (" + n.name + ")");
     Call c{g, n, {}, ptr(id), pool_, scratch_, shared_, opts_};
-    for (int i = 0; i < n.n_src(); ++i) c.src[(size_t)i] = ptr(n.src[(size_t)i]);
+    for (int i = 0; i < n.n_src(); ++i) {
+      c.src[(size_t)i] = ptr(n.src[(size_t)i]);
+      c.src_at[(size_t)i] = where[(size_t)n.src[(size_t)i]];
+    }
     const auto t0 = opts_.profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const bool ok = k.run(c);
     if (opts_.profile) {

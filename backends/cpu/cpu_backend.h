@@ -45,6 +45,7 @@ class CpuBackend final : public Backend {
     std::vector<std::vector<float>>& scratch;  // one per thread
     std::vector<uint8_t>& shared;              // one per backend: e.g. quantized activations
     const CpuBackendOptions& opts;
+    std::array<Placement, ir::kMaxSrc> src_at{};  // where each input lives (buffer, offset)
   };
   using AcceptFn = bool (*)(const ir::Graph&, const ir::Node&);
   using RunFn = bool (*)(Call&);  // false: bad data for the op (e.g. an index out of range)

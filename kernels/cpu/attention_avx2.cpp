@@ -1,7 +1,8 @@
 // AVX2 + FMA + F16C attention inner loops (built with the flags of quant_dot_avx2.cpp), the
-// same plan as attention_avx512.cpp with 8 lanes: cache rows to f32 once per block, dots
-// with the head dimension in the lanes, a polynomial exp, values accumulated into 2 rows x 32
-// lanes of registers. Partial vectors go through maskload / maskstore.
+// same plan as attention_avx512.cpp with 8 lanes: f32 rows from a widened block or f16 rows
+// widened as used, scores in register tiles of 2 rows x 4 keys folded by one shuffle tree
+// (reduce8), a polynomial exp, values accumulated into 2 rows x 32 lanes of registers.
+// Partial vectors go through maskload / maskstore.
 #include "kernels/cpu/attention_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -10,6 +11,7 @@
 #include "kernels/cpu/x86_helpers.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/quant_blocks.h"
 
@@ -114,36 +116,143 @@ bool rows_to_f32(DType t, const uint8_t* src, size_t stride, int64_t n, int64_t 
   }
 }
 
-template <int N>
-inline void dots(const float* q, int64_t D, const float* k, float scale, float* s, int64_t lds) {
+#define OSPREY_INLINE inline __attribute__((always_inline))
+
+// Cache rows as the score and value loops read them: f32 rows (`ld` floats apart), or f16
+// rows of the cache (`stride` bytes apart) widened on the fly to the values rows_to_f32
+// gives, so either source gives the same results bit for bit. load(j, i, m, n) reads the n < 8
+// lanes of a tail (mask m), zero above.
+struct F32Rows {
+  const float* p;
+  int64_t ld;
+  __m256 load(int64_t j, int64_t i) const { return _mm256_loadu_ps(p + j * ld + i); }
+  __m256 load(int64_t j, int64_t i, __m256i m, int64_t) const { return _mm256_maskload_ps(p + j * ld + i, m); }
+};
+struct F16Rows {
+  const uint8_t* p;
+  size_t stride;
+  const uint16_t* row(int64_t j) const { return (const uint16_t*)(p + (size_t)j * stride); }
+  __m256 load(int64_t j, int64_t i) const { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(row(j) + i))); }
+  __m256 load(int64_t j, int64_t i, __m256i, int64_t n) const {
+    uint16_t buf[8] = {};
+    for (int64_t e = 0; e < n; ++e) buf[e] = row(j)[i + e];
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)buf));
+  }
+};
+
+// Lane k of the result is hsum(acc[k]) (same tree: lanes l and l + 4, then l + 2, l + 1),
+// three rounds of two shuffles and an add for all 8 instead of a horizontal sum each.
+OSPREY_INLINE __m256 reduce8(const __m256* acc) {
+  __m256 a[8];  // the last round leaves lane 4h + e holding a[2e + h]
+#pragma GCC unroll 8
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 8
+    for (int e = 0; e < 4; ++e) a[2 * e + h] = acc[4 * h + e];
+  __m256 b[4], c[2];
+#pragma GCC unroll 8
+  for (int m = 0; m < 4; ++m)
+    b[m] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * m], a[2 * m + 1], 0x20),
+                         _mm256_permute2f128_ps(a[2 * m], a[2 * m + 1], 0x31));
+#pragma GCC unroll 8
+  for (int m = 0; m < 2; ++m)
+    c[m] = _mm256_add_ps(_mm256_shuffle_ps(b[2 * m], b[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm256_shuffle_ps(b[2 * m], b[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Scores of NR query rows x NK keys (NR * NK <= 8) in registers, then one reduce8.
+template <int NR, int NK, class Rows>
+OSPREY_INLINE void score_tile(const float* q, int64_t D, const Rows& k, int64_t j0, float scale, float* s,
+                              int64_t lds) {
+  static_assert(NR * NK <= 8);
   const int64_t D8 = D - D % 8;
-  __m256 a[N];
-  for (int r = 0; r < N; ++r) a[r] = _mm256_setzero_ps();
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int x = 0; x < 8; ++x) acc[x] = _mm256_setzero_ps();
   for (int64_t i = 0; i < D8; i += 8) {
-    const __m256 kv = _mm256_loadu_ps(k + i);
-    for (int r = 0; r < N; ++r) a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(q + r * D + i), kv, a[r]);
+    __m256 qv[NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) qv[r] = _mm256_loadu_ps(q + r * D + i);
+#pragma GCC unroll 8
+    for (int c = 0; c < NK; ++c) {
+      const __m256 kv = k.load(j0 + c, i);
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) acc[r * NK + c] = _mm256_fmadd_ps(qv[r], kv, acc[r * NK + c]);
+    }
   }
   if (D8 < D) {
     const __m256i m = tail_mask(D - D8);
-    const __m256 kv = _mm256_maskload_ps(k + D8, m);
-    for (int r = 0; r < N; ++r) a[r] = _mm256_fmadd_ps(_mm256_maskload_ps(q + r * D + D8, m), kv, a[r]);
+    __m256 qv[NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) qv[r] = _mm256_maskload_ps(q + r * D + D8, m);
+#pragma GCC unroll 8
+    for (int c = 0; c < NK; ++c) {
+      const __m256 kv = k.load(j0 + c, D8, m, D - D8);
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) acc[r * NK + c] = _mm256_fmadd_ps(qv[r], kv, acc[r * NK + c]);
+    }
   }
-  for (int r = 0; r < N; ++r) s[r * lds] = hsum(a[r]) * scale;
+  alignas(32) float out[8];
+  _mm256_store_ps(out, _mm256_mul_ps(reduce8(acc), _mm256_set1_ps(scale)));
+#pragma GCC unroll 8
+  for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < NK; ++c) s[r * lds + j0 + c] = out[r * NK + c];
+}
+
+// Rows [0, NR) against all n keys: tiles of 8 / NR keys, then narrower ones for the rest.
+template <int NR, class Rows>
+void score_rows(const float* q, int64_t D, const Rows& k, int64_t n, float scale, float* s, int64_t lds) {
+  constexpr int NK = 8 / NR;
+  int64_t j = 0;
+  for (; j + NK <= n; j += NK) score_tile<NR, NK>(q, D, k, j, scale, s, lds);
+  while (j < n) {
+    const int64_t left = n - j;
+    if constexpr (NR == 1) {
+      if (left >= 4) {
+        score_tile<NR, 4>(q, D, k, j, scale, s, lds);
+        j += 4;
+        continue;
+      }
+    }
+    if (left >= 2) {
+      score_tile<NR, 2>(q, D, k, j, scale, s, lds);
+      j += 2;
+    } else {
+      score_tile<NR, 1>(q, D, k, j, scale, s, lds);
+      j += 1;
+    }
+  }
+}
+
+template <class Rows>
+void scores_of(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
+  int64_t r = 0;
+  for (; r + 2 <= R; r += 2) score_rows<2>(q + r * D, D, k, n, scale, s + r * lds, lds);
+  if (r < R) score_rows<1>(q + r * D, D, k, n, scale, s + r * lds, lds);
 }
 
 void scores(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
             int64_t lds) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float* kr = k + j * ldk;
-    int64_t r = 0;
-    for (; r + 4 <= R; r += 4) dots<4>(q + r * D, D, kr, scale, s + r * lds + j, lds);
-    switch (R - r) {
-      case 1: dots<1>(q + r * D, D, kr, scale, s + r * lds + j, lds); break;
-      case 2: dots<2>(q + r * D, D, kr, scale, s + r * lds + j, lds); break;
-      case 3: dots<3>(q + r * D, D, kr, scale, s + r * lds + j, lds); break;
-      default: break;
-    }
-  }
+  scores_of(q, R, F32Rows{k, ldk}, n, D, scale, s, lds);
+}
+
+void scores_f16(const float* q, int64_t R, const uint8_t* k, size_t stride, int64_t n, int64_t D, float scale,
+                float* s, int64_t lds) {
+  scores_of(q, R, F16Rows{k, stride}, n, D, scale, s, lds);
+}
+
+float max_of(const float* s, int64_t n) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+  float best = -INFINITY;
+  for (; j < n; ++j) best = std::max(best, s[j]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m);
+  for (float v : lanes) best = std::max(best, v);
+  return best;
 }
 
 float exp_sum(float* s, int64_t n, float m) {
@@ -164,53 +273,73 @@ float exp_sum(float* s, int64_t n, float m) {
   return hsum(sum);
 }
 
-// Rows r0..r0+NR of acc, lanes [i, i + 8 * NV), the last vector masked by `last`.
-template <int NR, int NV>
-inline void axpy_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t n, int64_t Dv, int64_t i,
-                      __m256i last, float* acc) {
+// Rows r0..r0+NR of acc, lanes [i, i + 8 * NV), the last vector masked by `last` (n_last
+// lanes).
+template <int NR, int NV, class Rows>
+OSPREY_INLINE void axpy_tile(const float* p, int64_t ldp, const Rows& v, int64_t n, int64_t Dv, int64_t i,
+                             __m256i last, int64_t n_last, float* acc) {
   const __m256i all = _mm256_set1_epi32(-1);
   __m256 a[NR][NV];
   auto mask = [&](int c) { return c == NV - 1 ? last : all; };
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) a[r][c] = _mm256_maskload_ps(acc + r * Dv + i + 8 * c, mask(c));
   for (int64_t j = 0; j < n; ++j) {
     __m256 vv[NV];
-    for (int c = 0; c < NV; ++c) vv[c] = _mm256_maskload_ps(v + j * ldv + i + 8 * c, mask(c));
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; ++c)
+      vv[c] = c == NV - 1 && n_last < 8 ? v.load(j, i + 8 * c, last, n_last) : v.load(j, i + 8 * c);
+#pragma GCC unroll 8
     for (int r = 0; r < NR; ++r) {
       const __m256 w = _mm256_set1_ps(p[r * ldp + j]);
+#pragma GCC unroll 8
       for (int c = 0; c < NV; ++c) a[r][c] = _mm256_fmadd_ps(w, vv[c], a[r][c]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 8
     for (int c = 0; c < NV; ++c) _mm256_maskstore_ps(acc + r * Dv + i + 8 * c, mask(c), a[r][c]);
 }
 
-template <int NR>
-inline void axpy_rows(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t n, int64_t Dv, float* acc) {
+template <int NR, class Rows>
+void axpy_rows(const float* p, int64_t ldp, const Rows& v, int64_t n, int64_t Dv, float* acc) {
   for (int64_t i = 0; i < Dv; i += 32) {
     const int64_t left = Dv - i;
     const int nv = (int)std::min<int64_t>(4, (left + 7) / 8);
-    const __m256i last = tail_mask(std::min<int64_t>(8, left - 8 * (nv - 1)));
+    const int64_t n_last = std::min<int64_t>(8, left - 8 * (nv - 1));
+    const __m256i last = tail_mask(n_last);
     switch (nv) {
-      case 4: axpy_tile<NR, 4>(p, ldp, v, ldv, n, Dv, i, last, acc); break;
-      case 3: axpy_tile<NR, 3>(p, ldp, v, ldv, n, Dv, i, last, acc); break;
-      case 2: axpy_tile<NR, 2>(p, ldp, v, ldv, n, Dv, i, last, acc); break;
-      default: axpy_tile<NR, 1>(p, ldp, v, ldv, n, Dv, i, last, acc); break;
+      case 4: axpy_tile<NR, 4>(p, ldp, v, n, Dv, i, last, n_last, acc); break;
+      case 3: axpy_tile<NR, 3>(p, ldp, v, n, Dv, i, last, n_last, acc); break;
+      case 2: axpy_tile<NR, 2>(p, ldp, v, n, Dv, i, last, n_last, acc); break;
+      default: axpy_tile<NR, 1>(p, ldp, v, n, Dv, i, last, n_last, acc); break;
     }
   }
+}
+
+template <class Rows>
+void accumulate_of(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
+  int64_t r = 0;
+  for (; r + 2 <= R; r += 2) axpy_rows<2>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv);
+  if (r < R) axpy_rows<1>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv);
 }
 
 void accumulate(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
                 float* acc) {
-  int64_t r = 0;
-  for (; r + 2 <= R; r += 2) axpy_rows<2>(p + r * ldp, ldp, v, ldv, n, Dv, acc + r * Dv);
-  if (r < R) axpy_rows<1>(p + r * ldp, ldp, v, ldv, n, Dv, acc + r * Dv);
+  accumulate_of(p, ldp, R, F32Rows{v, ldv}, n, Dv, acc);
+}
+
+void accumulate_f16(const float* p, int64_t ldp, int64_t R, const uint8_t* v, size_t stride, int64_t n, int64_t Dv,
+                    float* acc) {
+  accumulate_of(p, ldp, R, F16Rows{v, stride}, n, Dv, acc);
 }
 
 }  // namespace
 
 const AttnKernels* attn_kernels() {
-  static const AttnKernels k{"avx2", rows_to_f32, scores, exp_sum, accumulate};
+  static const AttnKernels k{"avx2", rows_to_f32, scores, exp_sum, accumulate, scores_f16, accumulate_f16, max_of};
   return &k;
 }
 

@@ -2,7 +2,8 @@
 // attention_scalar.cpp is the reference, attention_avx2.cpp / attention_avx512.cpp are each
 // built with their own flags. The driver works a block of cached cells at a time for R query
 // rows (the G query heads of one kv head, times a tile of query tokens of one sequence in
-// prompt processing), so each cached row is converted once and used R times.
+// prompt processing), so each cached row is read (or converted) once per block and used R
+// times.
 //
 // Each (row, cell) result is computed the same way whatever R and the block length are, so
 // a token's attention output does not depend on how many tokens share its tile.
@@ -28,6 +29,16 @@ struct AttnKernels {
   // acc[r * Dv + i] += sum over j < n of p[r * ldp + j] * v[j * ldv + i], for r < R.
   void (*accumulate)(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
                      float* acc);
+  // Optional (nullptr: the driver converts blocks with rows_to_f32): scores and accumulate
+  // reading f16 cache rows (`stride` bytes apart) directly, for few query rows (generation),
+  // where widening a whole block first costs more than it saves. Results must equal those of
+  // rows_to_f32 followed by scores / accumulate bit for bit.
+  void (*scores_f16)(const float* q, int64_t R, const uint8_t* k, size_t stride, int64_t n, int64_t D, float scale,
+                     float* s, int64_t lds) = nullptr;
+  void (*accumulate_f16)(const float* p, int64_t ldp, int64_t R, const uint8_t* v, size_t stride, int64_t n,
+                         int64_t Dv, float* acc) = nullptr;
+  // Optional (nullptr: a scalar loop): the largest of s[0..n), n >= 1.
+  float (*max_of)(const float* s, int64_t n) = nullptr;
 };
 
 namespace scalar {
@@ -37,6 +48,9 @@ namespace avx2 {
 const AttnKernels* attn_kernels();  // nullptr when not built
 }
 namespace avx512 {
+const AttnKernels* attn_kernels();  // nullptr when not built
+}
+namespace neon {  // attention_neon.cpp, aarch64 only; neon_dotprod uses it too
 const AttnKernels* attn_kernels();  // nullptr when not built
 }
 

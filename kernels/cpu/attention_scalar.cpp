@@ -55,6 +55,8 @@ const AttnKernels& attn_kernels_for(const char* isa_name) {
 #if defined(__x86_64__) || defined(__i386__)
   if (std::strcmp(isa_name, "avx2") == 0) k = avx2::attn_kernels();
   if (std::strcmp(isa_name, "avx512") == 0) k = avx512::attn_kernels();
+#elif defined(__aarch64__)
+  if (std::strcmp(isa_name, "neon") == 0 || std::strcmp(isa_name, "neon_dotprod") == 0) k = neon::attn_kernels();
 #endif
   return k ? *k : scalar::attn_kernels();
 }

@@ -91,7 +91,7 @@ float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
 // rows x 6 tokens in 12 registers, broadcast activations).
 constexpr int kPanelRows = 16;
 constexpr int kTileCols = 6;
-constexpr int64_t kBlockK = 128;
+constexpr int64_t kBlockK = 1024;  // long K-blocks: fewer reloads of the sums (+20% on Zen 4)
 
 // out[c] (c < 8) = column c of the 8 x 8 block whose rows are r[0..7].
 inline void transpose8(__m256 (&r)[8]) {
@@ -139,40 +139,63 @@ void pack_panel(const uint8_t* w, size_t ws, int nr, int64_t k0, int64_t kb, flo
     }
 }
 
-// Rows 0..15 of the panel against C activation rows x[c] + k0 over kb values of k, adding to
-// y[c * ldy + r] for r < nr (or starting from zero on the first K-block).
-template <int C>
-void tile(const float* panel, int64_t kb, const float* const* x, bool first, float* y, int64_t ldy, int nr) {
-  __m256 a0[C], a1[C];
+// Rows 0..15 of the panel against nc <= 6 activation rows x[c] + k0 over kb values of k,
+// adding to y[c * ldy + r] for r < nr (or starting from zero on the first K-block). The six
+// columns' sums are named variables, not arrays: GCC 12 keeps an array of these ymm sums in
+// memory and stores every one of them at every k, which halved this tile's speed (measured
+// on Zen 4: 24 -> 53 GFMA/s per core). Columns c >= nc repeat column 0 and are not stored.
+void tile6(const float* panel, int64_t kb, const float* const* x, bool first, float* y, int64_t ldy, int nr, int nc) {
+  const float* xc[kTileCols];
+  for (int c = 0; c < kTileCols; ++c) xc[c] = x[c < nc ? c : 0];
   alignas(32) float edge[kPanelRows] = {};
-  for (int c = 0; c < C; ++c) {
+  // y's rows for column c as two ymm (zero on the first K-block or past nc).
+  const auto load = [&](int c, __m256& lo, __m256& hi) {
+    lo = hi = _mm256_setzero_ps();
+    if (first || c >= nc) return;
     const float* yc = y + c * ldy;
-    if (!first && nr < kPanelRows) {  // a ragged last panel: copy the rows that exist
+    if (nr < kPanelRows) {  // a ragged last panel: copy the rows that exist
       std::memcpy(edge, yc, (size_t)nr * 4);
       yc = edge;
     }
-    a0[c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(yc);
-    a1[c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(yc + 8);
-  }
+    lo = _mm256_loadu_ps(yc);
+    hi = _mm256_loadu_ps(yc + 8);
+  };
+  __m256 a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+  load(0, a00, a01), load(1, a10, a11), load(2, a20, a21), load(3, a30, a31), load(4, a40, a41), load(5, a50, a51);
+  const float *x0 = xc[0], *x1 = xc[1], *x2 = xc[2], *x3 = xc[3], *x4 = xc[4], *x5 = xc[5];
   for (int64_t k = 0; k < kb; ++k) {
     const __m256 w0 = _mm256_load_ps(panel + k * kPanelRows), w1 = _mm256_load_ps(panel + k * kPanelRows + 8);
-    for (int c = 0; c < C; ++c) {
-      const __m256 xb = _mm256_broadcast_ss(x[c] + k);
-      a0[c] = _mm256_fmadd_ps(w0, xb, a0[c]);
-      a1[c] = _mm256_fmadd_ps(w1, xb, a1[c]);
-    }
+    __m256 b = _mm256_broadcast_ss(x0 + k);
+    a00 = _mm256_fmadd_ps(w0, b, a00), a01 = _mm256_fmadd_ps(w1, b, a01);
+    b = _mm256_broadcast_ss(x1 + k);
+    a10 = _mm256_fmadd_ps(w0, b, a10), a11 = _mm256_fmadd_ps(w1, b, a11);
+    b = _mm256_broadcast_ss(x2 + k);
+    a20 = _mm256_fmadd_ps(w0, b, a20), a21 = _mm256_fmadd_ps(w1, b, a21);
+    b = _mm256_broadcast_ss(x3 + k);
+    a30 = _mm256_fmadd_ps(w0, b, a30), a31 = _mm256_fmadd_ps(w1, b, a31);
+    b = _mm256_broadcast_ss(x4 + k);
+    a40 = _mm256_fmadd_ps(w0, b, a40), a41 = _mm256_fmadd_ps(w1, b, a41);
+    b = _mm256_broadcast_ss(x5 + k);
+    a50 = _mm256_fmadd_ps(w0, b, a50), a51 = _mm256_fmadd_ps(w1, b, a51);
   }
-  for (int c = 0; c < C; ++c) {
+  const auto store = [&](int c, __m256 lo, __m256 hi) {
+    if (c >= nc) return;
     float* yc = y + c * ldy;
     if (nr < kPanelRows) {
-      _mm256_store_ps(edge, a0[c]);
-      _mm256_store_ps(edge + 8, a1[c]);
+      _mm256_store_ps(edge, lo);
+      _mm256_store_ps(edge + 8, hi);
       std::memcpy(yc, edge, (size_t)nr * 4);
     } else {
-      _mm256_storeu_ps(yc, a0[c]);
-      _mm256_storeu_ps(yc + 8, a1[c]);
+      _mm256_storeu_ps(yc, lo);
+      _mm256_storeu_ps(yc + 8, hi);
     }
-  }
+  };
+  store(0, a00, a01), store(1, a10, a11), store(2, a20, a21), store(3, a30, a31), store(4, a40, a41), store(5, a50, a51);
+}
+
+template <int C>
+void tile(const float* panel, int64_t kb, const float* const* x, bool first, float* y, int64_t ldy, int nr) {
+  tile6(panel, kb, x, first, y, ldy, nr, C);
 }
 
 using TileFn = void (*)(const float*, int64_t, const float* const*, bool, float*, int64_t, int);
@@ -185,8 +208,9 @@ constexpr auto kTiles = make_tiles(std::make_integer_sequence<int, kTileCols>{})
 template <__m256 (*Widen)(__m128i)>
 void gemm_float(const void* w, size_t ws, int64_t rows, const void* x, size_t xs, int64_t cols, int64_t K, float* y,
                 int64_t ldy) {
-  alignas(32) float panel[kBlockK * kPanelRows];  // 8 KiB
-  gemm_float_blocked<kPanelRows, kTileCols, kBlockK>(w, ws, rows, x, xs, cols, K, y, ldy, panel, pack_panel<Widen>, kTiles);
+  const AlignedFloats panel(kBlockK * kPanelRows);
+  gemm_float_blocked<kPanelRows, kTileCols, kBlockK>(w, ws, rows, x, xs, cols, K, y, ldy, panel.get(), pack_panel<Widen>,
+                                                     kTiles);
 }
 
 }  // namespace

@@ -6,8 +6,22 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace osprey::kernels {
+
+// A 64-byte aligned f32 scratch of n values on the heap: the long K-blocks' panels (up to
+// 256 KiB) are too big for the stack of whichever thread runs the matmul.
+class AlignedFloats {
+ public:
+  explicit AlignedFloats(size_t n)
+      : buf_(new float[n + 16]), p_((float*)(((uintptr_t)buf_.get() + 63) & ~(uintptr_t)63)) {}
+  float* get() const { return p_; }
+
+ private:
+  std::unique_ptr<float[]> buf_;
+  float* p_;
+};
 
 // pack(w row r0, ws, nr, k0, kb, panel); tiles[nc - 1](panel, kb, x rows + k0, first, y, ldy, nr).
 template <int PanelRows, int TileCols, int64_t BlockK, class Pack, class Tiles>

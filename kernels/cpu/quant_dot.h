@@ -23,7 +23,16 @@ struct block_q8_act {
 };
 static_assert(sizeof(block_q8_act) == 40);
 
-enum class ActQuant { NONE, Q8_32, Q8_K };
+// The same 32-element activation block for the packed kernels (packed_gemm.h), which
+// multiply unsigned weight codes and subtract offset * sum(qs) exactly in integers.
+struct block_q8_act_isum {
+  float d;
+  int32_t isum;  // sum(qs)
+  int8_t qs[32];
+};
+static_assert(sizeof(block_q8_act_isum) == 40);
+
+enum class ActQuant { NONE, Q8_32, Q8_K, Q8_32_ISUM };
 
 // Which activation format pairs with a weight type; NONE: no integer kernel (dequantize).
 ActQuant act_quant_for(DType weight);
@@ -100,14 +109,16 @@ namespace neon {
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
 GemmFn gemm_for(DType weight);
-const VecF32* vec_f32();
+GemmFn float_gemm_for(DType weight);  // F16/BF16 weights, f32 activations (float_dot_neon.cpp)
+const VecF32* vec_f32();              // float_dot_neon.cpp
 bool built();
 }
 namespace neon_dotprod {
 VecDotFn vec_dot_for(DType weight);
 VecDot4Fn vec_dot4_for(DType weight);
 GemmFn gemm_for(DType weight);
-const VecF32* vec_f32();
+GemmFn float_gemm_for(DType weight);  // neon's: the float kernels need no SDOT
+const VecF32* vec_f32();              // neon's
 bool built();
 }
 bool cpu_has_avx2();

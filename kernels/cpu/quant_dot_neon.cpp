@@ -5,7 +5,8 @@
 // This file is compiled twice: as itself (namespace neon, baseline armv8-a, products by
 // widening multiply-adds, always usable on aarch64) and through quant_dot_neon_dotprod.cpp
 // with -march=armv8.2-a+dotprod (namespace neon_dotprod, SDOT via vdotq_s32), which the
-// dispatcher calls only where the kernel reports HWCAP_ASIMDDP.
+// dispatcher calls only where the kernel reports HWCAP_ASIMDDP. The f32 / f16 / bf16
+// primitives and the F16/BF16 GEMM need no SDOT and live once, in float_dot_neon.cpp.
 #include <cmath>
 #include <cstring>
 
@@ -214,56 +215,15 @@ void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, floa
   for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]);
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc0 = vfmaq_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
-    acc1 = vfmaq_f32(acc1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-    acc2 = vfmaq_f32(acc2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
-    acc3 = vfmaq_f32(acc3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
-  }
-  for (; i + 4 <= n; i += 4) acc0 = vfmaq_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
-  float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-void axpy(float a, const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
-inline float32x4_t load_f16x4(const uint16_t* h) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h))); }
-
-void f16_row(const uint16_t* h, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(out + i, load_f16x4(h + i));
-  for (; i < n; ++i) out[i] = f16(h[i]);
-}
-
-float dot_f16(const uint16_t* w, const float* x, int64_t n) {
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    acc0 = vfmaq_f32(acc0, load_f16x4(w + i), vld1q_f32(x + i));
-    acc1 = vfmaq_f32(acc1, load_f16x4(w + i + 4), vld1q_f32(x + i + 4));
-  }
-  for (; i + 4 <= n; i += 4) acc0 = vfmaq_f32(acc0, load_f16x4(w + i), vld1q_f32(x + i));
-  float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-  for (; i < n; ++i) sum += f16(w[i]) * x[i];
-  return sum;
-}
-
 }  // namespace
 
 bool built() { return true; }
 
-const VecF32* vec_f32() {
-  static const VecF32 v{dot_f32, axpy, f16_row, dot_f16, nullptr};  // bf16: the scalar kernel
-  return &v;
-}
+#if defined(OSPREY_NEON_REQUIRE_DOTPROD)
+// The float kernels (float_dot_neon.cpp) need no SDOT: this variant shares neon's.
+const VecF32* vec_f32() { return neon::vec_f32(); }
+GemmFn float_gemm_for(DType w) { return neon::float_gemm_for(w); }
+#endif
 
 VecDotFn vec_dot_for(DType w) {
   switch (w) {
@@ -319,7 +279,10 @@ bool built() { return false; }
 VecDotFn vec_dot_for(DType) { return nullptr; }
 VecDot4Fn vec_dot4_for(DType) { return nullptr; }
 GemmFn gemm_for(DType) { return nullptr; }
+#if defined(OSPREY_NEON_REQUIRE_DOTPROD)  // neon's own stubs are in float_dot_neon.cpp
 const VecF32* vec_f32() { return nullptr; }
+GemmFn float_gemm_for(DType) { return nullptr; }
+#endif
 }  // namespace osprey::kernels::OSPREY_NEON_NS
 
 #endif

@@ -187,6 +187,7 @@ ActQuant act_quant_for(DType w) {
 size_t act_row_bytes(ActQuant q, int64_t K) {
   switch (q) {
     case ActQuant::Q8_32: return (size_t)(K / 32) * sizeof(block_q8_act);
+    case ActQuant::Q8_32_ISUM: return (size_t)(K / 32) * sizeof(block_q8_act_isum);
     case ActQuant::Q8_K: return (size_t)(K / 256) * sizeof(block_q8_K);
     case ActQuant::NONE: break;
   }
@@ -219,6 +220,8 @@ void quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
         for (int j = 0; j < 16; ++j) s += qs[g * 16 + j];
         b->bsums[g] = (int16_t)s;
       }
+    } else if (q == ActQuant::Q8_32_ISUM) {
+      ((block_q8_act_isum*)dst + i)->isum = sum;  // d and qs sit where block_q8_act has them
     } else {
       ((block_q8_act*)dst + i)->s = d * (float)sum;
     }
@@ -395,13 +398,18 @@ GemmFn gemm_for(DType w) {
     return e && std::strcmp(e, "0") == 0;
   }();
   if (off) return nullptr;
-#if defined(__x86_64__) || defined(__i386__)
   if (w == DType::F16 || w == DType::BF16) {  // every variant gives gemm_float_reference's bits
     const char* isa = active_isa().name;
+#if defined(__x86_64__) || defined(__i386__)
     if (std::strcmp(isa, "avx512") == 0) return avx512::float_gemm_for(w);
     if (std::strcmp(isa, "avx2") == 0) return avx2::float_gemm_for(w);
+#elif defined(__aarch64__)
+    if (std::strcmp(isa, "neon_dotprod") == 0) return neon_dotprod::float_gemm_for(w);
+    if (std::strcmp(isa, "neon") == 0) return neon::float_gemm_for(w);
+#endif
     return scalar::float_gemm_for(w);
   }
+#if defined(__x86_64__) || defined(__i386__)
   const VecDotFn one = vec_dot_for(w);
   if (!one) return nullptr;
   if (avx512::built() && cpu_has_avx512() && one == avx512::vec_dot_for(w)) return avx512::gemm_for(w);

@@ -1,0 +1,119 @@
+// Packed (16-row interleaved) layouts and products for the K-quants (packed_gemm.h); the
+// per-ISA packed_format_for() tables of packed_q32_<isa>.cpp hand these types on to here.
+//
+// A packed group is K / 256 packed super-blocks, each the same 256 columns of 16 rows. The
+// quants are interleaved in 4-column steps: one 64-byte line holds [row 0, k..k+3 | row 1,
+// k..k+3 | ... | row 15], so a vpdpbusd of the line against 4 activation bytes broadcast to
+// every lane gives 16 rows' partial sums at once (AVX2 takes the 32-byte halves, rows 0-7 and
+// 8-15). Scales sit by sub-block, the 16 rows' together, one byte each, so one load and a
+// widening move give a sub-block's 16 scales. Packed bytes per weight stay close to the
+// original (tg streams them): Q4_K 2368 vs 2304 bytes per 16 x 256, Q5_K 2880 vs 2816,
+// Q6_K 3360 = 3360.
+//
+// The products (every ISA, every column count, bit for bit; the scalar gemm of
+// packed_kquant_scalar.cpp writes the order out): per super-block the integer sum
+//   isum = sum over sub-blocks s of scale_s * sum_k q_k x_k  (exact, int32),
+// Q4_K / Q5_K also msum = sum over s of min_s * (bsum[2s] + bsum[2s+1]), Q6_K subtracts the +32 quant
+// offset in integers (32 * sum_s scale_s * bsum_s); then per (row, column), in float:
+//   acc = fma(d_row * d_x, (float)isum, acc); [Q4_K, Q5_K] acc = fma(-(dmin_row * d_x), (float)msum, acc)
+// from acc = 0, super-blocks in order.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/packed_gemm.h"
+
+namespace osprey::kernels {
+
+// Q4_K: eight sub-blocks of 32. qs[s][i] byte 4 r + j is row r's quant at column
+// 32 s + 4 i + j (low nibble) and 32 s + 16 + 4 i + j (high nibble).
+struct PackedQ4K {
+  uint16_t d[16], dmin[16];  // f16, as in the source blocks
+  uint8_t scales[8][16];     // [sub-block][row], 6-bit
+  uint8_t mins[8][16];
+  uint8_t qs[8][4][64];
+};
+static_assert(sizeof(PackedQ4K) == 2368);
+
+// Q5_K: Q4_K plus the fifth bits: qh[s] byte 4 r + j, bit t for column 32 s + 4 t + j and
+// bit 4 + t for column 32 s + 16 + 4 t + j (the two nibbles of qs[s][t] byte 4 r + j).
+struct PackedQ5K {
+  uint16_t d[16], dmin[16];
+  uint8_t scales[8][16];
+  uint8_t mins[8][16];
+  uint8_t qh[8][64];
+  uint8_t qs[8][4][64];
+};
+static_assert(sizeof(PackedQ5K) == 2880);
+
+// Q6_K: sixteen sub-blocks of 16, quants stored + 32 (0..63). Within sub-block s, line t
+// (t < 4) holds columns 16 s + 4 t + j: low four bits in ql[s][t % 2] byte 4 r + j (low
+// nibble for t < 2, high nibble for t >= 2), top two bits in qh[s] byte 4 r + j, bits 2t..2t+1.
+struct PackedQ6K {
+  uint16_t d[16];         // f16
+  int8_t scales[16][16];  // [sub-block][row]
+  uint8_t ql[16][2][64];
+  uint8_t qh[16][64];
+};
+static_assert(sizeof(PackedQ6K) == 3360);
+
+// The portable packing (PackedFormat::pack), shared by every ISA's table.
+void pack_q4_K(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q5_K(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q6_K(const void* src, size_t stride, int64_t K, void* dst);
+size_t packed_q4_K_bytes(int64_t K);
+size_t packed_q5_K_bytes(int64_t K);
+size_t packed_q6_K_bytes(int64_t K);
+
+// An ISA's register tile: 16 rows (P: one packed super-block type) x C activation columns,
+// y[c * ldy + r], over nsb super-blocks.
+template <class P>
+using PackedTileFn = void (*)(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy);
+
+// PackedFormat::gemm from tiles[C - 1] = the C-column tile, C = 1..N. Groups outer, columns
+// in tiles of N inner (a group's packed lines stay in L1 while the columns stream); a ragged
+// last tile takes the narrower tile, whose numbers are the same.
+template <class P, size_t N, const PackedTileFn<P> (&kTiles)[N]>
+void gemm_packed_tiles(const void* packed, int64_t groups, const void* x, size_t x_stride, int64_t cols, int64_t K,
+                       float* y, int64_t ldy) {
+  const int64_t nsb = K / 256;
+  for (int64_t g = 0; g < groups; ++g) {
+    const P* w = (const P*)packed + g * nsb;
+    for (int64_t c0 = 0; c0 < cols; c0 += (int64_t)N) {
+      const block_q8_K* xs[N];
+      const int64_t n = std::min<int64_t>((int64_t)N, cols - c0);
+      for (int64_t c = 0; c < n; ++c) xs[c] = (const block_q8_K*)((const uint8_t*)x + (size_t)(c0 + c) * x_stride);
+      kTiles[n - 1](w, nsb, xs, y + c0 * ldy + g * 16, ldy);
+    }
+  }
+}
+
+// The formats of an ISA whose tile tables are T4 (Q4_K), T5 (Q5_K) and T6 (Q6_K).
+template <size_t N4, const PackedTileFn<PackedQ4K> (&T4)[N4], size_t N5, const PackedTileFn<PackedQ5K> (&T5)[N5],
+          size_t N6, const PackedTileFn<PackedQ6K> (&T6)[N6]>
+const PackedFormat* packed_kquant_table(DType w) {
+  static constexpr PackedFormat kQ4K{DType::Q4_K, ActQuant::Q8_K, packed_q4_K_bytes, pack_q4_K,
+                                     gemm_packed_tiles<PackedQ4K, N4, T4>};
+  static constexpr PackedFormat kQ5K{DType::Q5_K, ActQuant::Q8_K, packed_q5_K_bytes, pack_q5_K,
+                                     gemm_packed_tiles<PackedQ5K, N5, T5>};
+  static constexpr PackedFormat kQ6K{DType::Q6_K, ActQuant::Q8_K, packed_q6_K_bytes, pack_q6_K,
+                                     gemm_packed_tiles<PackedQ6K, N6, T6>};
+  switch (w) {
+    case DType::Q4_K: return &kQ4K;
+    case DType::Q5_K: return &kQ5K;
+    case DType::Q6_K: return &kQ6K;
+    default: return nullptr;
+  }
+}
+
+namespace scalar {
+const PackedFormat* packed_kquant_format(DType weight);  // nullptr: no packed layout
+}
+namespace avx2 {
+const PackedFormat* packed_kquant_format(DType weight);
+}
+namespace avx512 {
+const PackedFormat* packed_kquant_format(DType weight);
+}
+}  // namespace osprey::kernels

@@ -1,0 +1,146 @@
+// K-quant packed products, AVX-512 (F, BW, VL) + VNNI. One zmm lane per row: vpdpbusd of a
+// 64-byte quant line (16 rows x 4 columns, unsigned) against 4 activation bytes broadcast
+// gives a sub-block's partial sums for 16 rows with no horizontal step; vpmulld applies the
+// 16 rows' sub-block scales. A tile decodes each line once for C activation columns.
+#include "kernels/cpu/packed_kquant.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+#if defined(__GNUC__) && !defined(__clang__)  // GCC 12's AVX-512 headers (see kquant_dot_avx512.cpp)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+
+namespace osprey::kernels::avx512 {
+namespace {
+
+inline __m512i bcast4(const void* p) {  // 4 bytes to every 32-bit lane
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+inline __m512 widen_f16(const uint16_t* h) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)h)); }
+
+inline __m512i widen_u8(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)p)); }
+
+// 16 rows x C columns of Q4_K or Q5_K (P = PackedQ4K / PackedQ5K), y[c * ldy + r].
+template <class P, int C>
+void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const P& b = w[i];
+    __m512i isum[C], msum[C];
+    for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm512_setzero_si512();
+    for (int s = 0; s < 8; ++s) {
+      __m512i q[8];
+      for (int t = 0; t < 4; ++t) {
+        const __m512i raw = _mm512_loadu_si512(b.qs[s][t]);
+        q[t] = _mm512_and_si512(raw, low4);
+        q[4 + t] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+      }
+      if constexpr (std::is_same_v<P, PackedQ5K>) {  // fifth bits: bit t / 4 + t to bit 4, or'ed in
+        const __m512i h = _mm512_loadu_si512(b.qh[s]);
+        for (int t = 0; t < 4; ++t) {
+          q[t] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 4 - t), bit4, q[t], 0xEA);
+          q[4 + t] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(h, t), bit4, q[4 + t], 0xEA);
+        }
+      }
+      const __m512i sc = widen_u8(b.scales[s]);
+      const __m512i m = widen_u8(b.mins[s]);
+      const __m512i m2 = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (min, min) int16 pairs
+      for (int c = 0; c < C; ++c) {
+        const int8_t* xq = xs[c][i].qs + 32 * s;
+        __m512i sub = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+          sub = _mm512_dpbusd_epi32(sub, q[t], bcast4(xq + 4 * t));
+          sub = _mm512_dpbusd_epi32(sub, q[4 + t], bcast4(xq + 16 + 4 * t));
+        }
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sub, sc));
+        msum[c] = _mm512_dpwssd_epi32(msum[c], m2, bcast4(xs[c][i].bsums + 2 * s));
+      }
+    }
+    const __m512 d = widen_f16(b.d), dmin = widen_f16(b.dmin);
+    for (int c = 0; c < C; ++c) {
+      const __m512 dx = _mm512_set1_ps(xs[c][i].d);
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c]), acc[c]);
+      acc[c] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[c]), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+// 16 rows x C columns of Q6_K.
+template <int C>
+void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const PackedQ6K& b = w[i];
+    __m512i isum[C], offset[C];
+    for (int c = 0; c < C; ++c) isum[c] = offset[c] = _mm512_setzero_si512();
+    __m512i sc_even;
+    for (int s = 0; s < 16; ++s) {
+      const __m512i l0 = _mm512_loadu_si512(b.ql[s][0]), l1 = _mm512_loadu_si512(b.ql[s][1]);
+      const __m512i h = _mm512_loadu_si512(b.qh[s]);
+      // (a & 0x30) | b in one vpternlogd: imm 0xEA = (A & B) | C with A = shifted h, B = hi2.
+      const __m512i q0 = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 4), hi2, _mm512_and_si512(l0, low4), 0xEA);
+      const __m512i q1 = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 2), hi2, _mm512_and_si512(l1, low4), 0xEA);
+      const __m512i q2 = _mm512_ternarylogic_epi32(h, hi2, _mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), 0xEA);
+      const __m512i q3 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(h, 2), hi2,
+                                                   _mm512_and_si512(_mm512_srli_epi16(l1, 4), low4), 0xEA);
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)b.scales[s]));
+      for (int c = 0; c < C; ++c) {
+        const int8_t* xq = xs[c][i].qs + 16 * s;
+        __m512i sub = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, bcast4(xq));
+        sub = _mm512_dpbusd_epi32(sub, q1, bcast4(xq + 4));
+        sub = _mm512_dpbusd_epi32(sub, q2, bcast4(xq + 8));
+        sub = _mm512_dpbusd_epi32(sub, q3, bcast4(xq + 12));
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sub, sc));
+      }
+      if (s % 2 == 0) {
+        sc_even = sc;
+        continue;
+      }
+      // (scale s-1, scale s) int16 pairs against (bsum s-1, bsum s): the +32 offset's sum.
+      const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAAu, sc_even, _mm512_slli_epi32(sc, 16));
+      for (int c = 0; c < C; ++c) offset[c] = _mm512_dpwssd_epi32(offset[c], pair, bcast4(xs[c][i].bsums + s - 1));
+    }
+    const __m512 d = widen_f16(b.d);
+    for (int c = 0; c < C; ++c) {
+      const __m512i total = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(offset[c], 5));
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xs[c][i].d)), _mm512_cvtepi32_ps(total), acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+// Six columns a tile: 16 x 512 x 2048 products ran at 158 / 166 / 150 GMAC/s (Q4_K) and
+// 131 / 145 / 145 (Q6_K) with 4 / 6 / 8 columns on one Zen 4 core.
+template <class P>
+constexpr PackedTileFn<P> kQ45KTiles[] = {tile_q45_K<P, 1>, tile_q45_K<P, 2>, tile_q45_K<P, 3>,
+                                          tile_q45_K<P, 4>, tile_q45_K<P, 5>, tile_q45_K<P, 6>};
+constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6_K<1>, tile_q6_K<2>, tile_q6_K<3>,
+                                                 tile_q6_K<4>, tile_q6_K<5>, tile_q6_K<6>};
+
+}  // namespace
+
+const PackedFormat* packed_kquant_format(DType w) {
+  return packed_kquant_table<6, kQ45KTiles<PackedQ4K>, 6, kQ45KTiles<PackedQ5K>, 6, kQ6KTiles>(w);
+}
+
+}  // namespace osprey::kernels::avx512
+
+#else  // not built
+
+namespace osprey::kernels::avx512 {
+const PackedFormat* packed_kquant_format(DType) { return nullptr; }
+}  // namespace osprey::kernels::avx512
+
+#endif

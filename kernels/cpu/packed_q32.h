@@ -1,0 +1,60 @@
+// Packed layouts of the 32-element-block types Q4_0, Q5_0 and Q8_0 (packed_gemm.h), shared
+// by packed_q32_<isa>.cpp. Per 32-element block, a group of 16 rows holds, in order:
+//   d[16]   the rows' f16 scales (32 bytes; row r at d[r])
+//   Q4_0    4 slices of 64 bytes; byte 4r+i of slice j is the file's qs[4j+i] of row r, so the
+//           low nibbles of slice j are elements 4j..4j+3 of each row and the high nibbles
+//           elements 16+4j..16+4j+3: one load, then AND / shift+AND, gives two registers whose
+//           32-bit lane r holds 4 consecutive codes of row r (vpdpbusd's operand; AVX2 takes
+//           the two 32-byte halves as rows 0..7 and 8..15).                       288 bytes
+//   Q5_0    the Q4_0 nibbles, then 8 little-endian u64 masks: bit 4r+i of mask m is the fifth
+//           bit of element 4m+i of row r (AVX-512: one kmov + masked add of 16). 352 bytes
+//   Q8_0    8 slices of 64 bytes; byte 4r+i of slice m is q[4m+i] of row r XOR 0x80.  544 bytes
+// Bytes per weight are the file's. The kernels multiply the unsigned code u = q + offset
+// (offset 8, 16, 128) with the signed activation codes and subtract offset * sum(x) in integers.
+//
+// Numerics, the same on every ISA and for any number of columns (the scalar gemm defines it):
+//   acc = 0; for each block b in order:
+//     isum = sum_e u[r][e] * x[c].qs[e] - offset * x[c].isum      (exact, int32)
+//     acc  = fmaf(f16_to_f32(d[r]) * x[c].d, (float)isum, acc)     (product rounded to f32)
+//   y = acc
+// Activations are block_q8_act_isum rows (ActQuant::Q8_32_ISUM).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/packed_gemm.h"
+
+namespace osprey::kernels::q32 {
+
+inline constexpr size_t kScaleBytes = 2 * kPackRows;                     // 16 f16 scales
+inline constexpr size_t kQ4Bytes = kScaleBytes + 4 * 64;                 // 288
+inline constexpr size_t kQ5Bytes = kQ4Bytes + 8 * 8;                     // 352
+inline constexpr size_t kQ8Bytes = kScaleBytes + 8 * 64;                 // 544
+inline constexpr int kQ4Offset = 8, kQ5Offset = 16, kQ8Offset = 128;
+
+size_t group_bytes_q4_0(int64_t K);
+size_t group_bytes_q5_0(int64_t K);
+size_t group_bytes_q8_0(int64_t K);
+void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q8_0(const void* src, size_t stride, int64_t K, void* dst);
+
+// One ISA's table: the shared layouts with that ISA's products (anonymous: each per-ISA
+// file gets its own copy).
+namespace {
+using GemmFn = decltype(PackedFormat::gemm);
+template <GemmFn kQ4_0, GemmFn kQ5_0, GemmFn kQ8_0>
+const PackedFormat* format_for(DType w) {
+  static const PackedFormat q4{DType::Q4_0, ActQuant::Q8_32_ISUM, group_bytes_q4_0, pack_q4_0, kQ4_0},
+      q5{DType::Q5_0, ActQuant::Q8_32_ISUM, group_bytes_q5_0, pack_q5_0, kQ5_0},
+      q8{DType::Q8_0, ActQuant::Q8_32_ISUM, group_bytes_q8_0, pack_q8_0, kQ8_0};
+  switch (w) {
+    case DType::Q4_0: return &q4;
+    case DType::Q5_0: return &q5;
+    case DType::Q8_0: return &q8;
+    default: return nullptr;
+  }
+}
+}  // namespace
+
+}  // namespace osprey::kernels::q32
