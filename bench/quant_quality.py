@@ -26,7 +26,7 @@ Osprey's PPL is no worse than llama.cpp's file of the same type (within 0.5%).
       --types Q4_K_M -c 512 --chunks 40
 Exit status 1 when a check fails.
 """
-import argparse, gzip, json, os, re, struct, subprocess, sys, tempfile, time
+import argparse, gzip, json, os, re, resource, struct, subprocess, sys, tempfile, time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -104,11 +104,13 @@ def run(cmd):
 
 
 def osprey_quantize(osprey, src, dst, qtype, threads, reuse, imatrix=None):
+    """(wall s, CPU s) of the quantization, or None when an earlier file is reused. The CPU
+    time (user, all threads) is the fairer comparison on a loaded machine."""
     if reuse and os.path.exists(dst):
         return None
-    t0 = time.perf_counter()
+    c0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime, time.perf_counter()
     run([osprey, "quantize", "-q", "-t", str(threads)] + (["--imatrix", imatrix] if imatrix else []) + [src, dst, qtype])
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - c0
 
 
 def llama_quantize(src, dst, qtype, threads, reuse, imatrix=None):
@@ -122,12 +124,12 @@ def llama_quantize(src, dst, qtype, threads, reuse, imatrix=None):
     if imatrix:
         im, _keep = imatrix_for_llama(imatrix)
         p.imatrix = ctypes.cast(im, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
-    t0 = time.perf_counter()
+    c0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime, time.perf_counter()
     with lce.quiet():
         rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
     if rc != 0:
         sys.exit(f"llama_model_quantize {qtype} failed ({rc})")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
 
 
 def osprey_nll(osprey, model, text, ctx, chunks, threads, exact):
@@ -139,17 +141,22 @@ def osprey_nll(osprey, model, text, ctx, chunks, threads, exact):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
-        with open(base, "rb") as f:
-            assert f.read(8) == b"OSPKLB01"
-            n_ctx, n_vocab, n_chunks = struct.unpack("<3i", f.read(12))
-            toks = np.frombuffer(f.read(4 * n_ctx * n_chunks), dtype=np.int32)
-            first, nll = n_ctx // 2, []
-            row = np.dtype([("mx", "<f4"), ("code", "<u2", (n_vocab,))])
-            for c in range(n_chunks):
-                rows = np.frombuffer(f.read(row.itemsize * (n_ctx - 1 - first)), dtype=row)
-                target = toks[c * n_ctx + first + 1:(c + 1) * n_ctx]
-                code = rows["code"][np.arange(len(target)), target].astype(np.float64)
-                nll.extend(-(rows["mx"].astype(np.float64) - code * KL_STEP))
+        return klbase_nll(base)
+
+
+def klbase_nll(path):
+    """Per-token NLL and the chunk tokens stored in an Osprey --save-kl-base file."""
+    with open(path, "rb") as f:
+        assert f.read(8) == b"OSPKLB01"
+        n_ctx, n_vocab, n_chunks = struct.unpack("<3i", f.read(12))
+        toks = np.frombuffer(f.read(4 * n_ctx * n_chunks), dtype=np.int32)
+        first, nll = n_ctx // 2, []
+        row = np.dtype([("mx", "<f4"), ("code", "<u2", (n_vocab,))])
+        for c in range(n_chunks):
+            rows = np.frombuffer(f.read(row.itemsize * (n_ctx - 1 - first)), dtype=row)
+            target = toks[c * n_ctx + first + 1:(c + 1) * n_ctx]
+            code = rows["code"][np.arange(len(target)), target].astype(np.float64)
+            nll.extend(-(rows["mx"].astype(np.float64) - code * KL_STEP))
     return np.array(nll), toks
 
 
@@ -209,7 +216,16 @@ def main():
     if not (args.reuse and os.path.exists(base)):
         run([args.osprey, "perplexity", "-m", args.src, "-f", text, "-c", str(args.ctx), "--chunks",
              str(args.chunks), "-t", str(args.threads), "--kl-base", base, "--save-kl-base"])
-    src_ppl = osprey_kl(args.osprey, args.src, base, args)
+    # The source scored against its own log-probabilities (PPL only; a whole forward pass of the
+    # unquantized model): kept beside the base file for --reuse.
+    src_json = base + ".source.json"
+    if args.reuse and os.path.exists(src_json):
+        src_ppl = json.load(open(src_json))
+    else:
+        src_ppl = osprey_kl(args.osprey, args.src, base, args)
+        with open(src_json + ".tmp", "w") as f:
+            json.dump(src_ppl, f)
+        os.replace(src_json + ".tmp", src_json)
     print(f"source {os.path.basename(args.src)}: PPL {src_ppl['ppl']:.4f} ± {src_ppl['ppl_err']:.4f} "
           f"({args.chunks} chunks of {args.ctx}, {text})", flush=True)
 
@@ -250,12 +266,12 @@ def main():
             inconclusive.append(f"{qtype}: same-file ln PPL ratio {d.mean():+.5f} ± {se:.5f}: too few tokens to "
                                 f"show ±0.1%")
 
-    fmt_t = lambda t: "-" if t is None else f"{t:.1f}"
+    fmt_t = lambda t: "-" if t is None else f"{t[0]:.1f} ({t[1]:.1f})"
     cross = lambda r: "-" if "cross_engine_ln_ratio" not in r else (
         f"{r['osprey_file_in_llama_cpp_ppl']:.4f} ({100 * r['cross_engine_ln_ratio']:+.3f} ± "
         f"{100 * r['cross_engine_ln_ratio_se']:.3f}%)")
     print(f"\n{args.chunks} chunks of {args.ctx} tokens; KL vs {os.path.basename(args.src)} "
-          f"(PPL {src_ppl['ppl']:.4f}); sizes in MiB; times in s ({args.threads} threads)\n")
+          f"(PPL {src_ppl['ppl']:.4f}); sizes in MiB; quantize times: wall s (CPU s), {args.threads} threads\n")
     print("| type | size Osprey | size llama.cpp | quantize s Osprey | quantize s llama.cpp | PPL Osprey file | "
           "same file in llama.cpp (ln ratio ± s.e.) | PPL llama.cpp file | KL Osprey | KL llama.cpp | top-1 % Osprey |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "kernels/base/fp16.h"
 
@@ -48,6 +49,7 @@ float signed_absmax(const float* x, int n) {
 
 }  // namespace
 
+OSPREY_QFIT_CLONES
 float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
   const float vmax = signed_absmax(x, n);
   if (vmax == 0.0f) {
@@ -55,22 +57,29 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
     return 0.0f;
   }
   // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
-  // levels (stretching clips the largest value but resolves the rest more finely).
+  // levels (stretching clips the largest value but resolves the rest more finely). All of a
+  // side's candidates go in one pass over the elements: each candidate's sums still add in
+  // element order (the same doubles as one candidate at a time), but the candidates vectorize
+  // and no long chain of dependent additions sets the pace.
+  constexpr int kFirst = -6, kFan = 17;
   float best_iscale = (float)qmin / vmax;
   double best_score = -1.0;
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)qmin : (float)qmax;
     const float sgn = target < 0 ? -1.0f : 1.0f;
-    for (int k = -6; k <= 10; ++k) {
-      const float iscale = (target + sgn * 0.1f * (float)k) / vmax;
-      double slx = 0, sll = 0;
-      for (int i = 0; i < n; ++i) {
-        const int l = round_clamp(iscale * x[i], qmin, qmax);
-        slx += (double)w[i] * x[i] * l;
-        sll += (double)w[i] * l * l;
+    float iscale[kFan];
+    double slx[kFan] = {}, sll[kFan] = {};
+    for (int k = 0; k < kFan; ++k) iscale[k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
+    for (int i = 0; i < n; ++i) {
+      const double wx = (double)w[i] * x[i], wi = w[i];
+      for (int k = 0; k < kFan; ++k) {
+        const double l = round_clamp_flat(iscale[k] * x[i], qmin, qmax);
+        slx[k] += wx * l;
+        sll[k] += wi * l * l;
       }
-      if (sll > 0 && slx * slx / sll > best_score) best_score = slx * slx / sll, best_iscale = iscale;
     }
+    for (int k = 0; k < kFan; ++k)
+      if (sll[k] > 0 && slx[k] * slx[k] / sll[k] > best_score) best_score = slx[k] * slx[k] / sll[k], best_iscale = iscale[k];
   }
   double slx = 0, sll = 0;
   for (int i = 0; i < n; ++i) {
@@ -87,13 +96,10 @@ struct AffineFit {
   double d, b, err;
 };
 
-// Best d, b (b <= 0) for x ~ d*q + b given q, with the weighted squared error.
-AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool any_sign_offset) {
-  double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0, sxx = 0;
-  for (int i = 0; i < n; ++i) {
-    const double wi = w[i], qi = q[i], xi = x[i];
-    sw += wi, sq += wi * qi, sqq += wi * qi * qi, sx += wi * xi, sqx += wi * qi * xi, sxx += wi * xi * xi;
-  }
+// Best d, b (b <= 0) for x ~ d*q + b given the weighted sums over the group (s<a><b>: sum of
+// w*a*b), with the weighted squared error.
+AffineFit solve_affine_sums(double sw, double sq, double sqq, double sx, double sqx, double sxx,
+                            bool any_sign_offset) {
   AffineFit f{0, 0, 0};
   const double det = sw * sqq - sq * sq;
   if (det > 0) {
@@ -108,8 +114,18 @@ AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool
   return f;
 }
 
+AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool any_sign_offset) {
+  double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0, sxx = 0;
+  for (int i = 0; i < n; ++i) {
+    const double wi = w[i], qi = q[i], xi = x[i];
+    sw += wi, sq += wi * qi, sqq += wi * qi * qi, sx += wi * xi, sqx += wi * qi * xi, sxx += wi * xi * xi;
+  }
+  return solve_affine_sums(sw, sq, sqq, sx, sqx, sxx, any_sign_offset);
+}
+
 }  // namespace
 
+OSPREY_QFIT_CLONES
 void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m, bool any_sign_offset) {
   float lo = x[0], hi = x[0];
   for (int i = 1; i < n; ++i) lo = std::fmin(lo, x[i]), hi = std::fmax(hi, x[i]);
@@ -120,19 +136,31 @@ void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* 
     *m = -lo;
     return;
   }
-  int trial[64];
-  AffineFit best{0, 0, INFINITY};
-  for (int k = -10; k <= 10; ++k) {
-    const float iscale = ((float)qmax + 0.1f * (float)k) / (hi - lo);
-    for (int i = 0; i < n; ++i) trial[i] = round_clamp(iscale * (x[i] - lo), 0, qmax);
-    const AffineFit f = solve_affine(x, w, n, trial, any_sign_offset);
-    if (f.err < best.err) {
-      best = f;
-      for (int i = 0; i < n; ++i) q[i] = trial[i];
+  // All candidate scales in one pass over the group (sums in element order per candidate, as
+  // solve_affine adds them); the sums of w, w x and w x^2 do not depend on the candidate.
+  constexpr int kFirst = -10, kFan = 21;
+  float iscale[kFan];
+  double sq[kFan] = {}, sqq[kFan] = {}, sqx[kFan] = {}, sw = 0, sx = 0, sxx = 0;
+  for (int k = 0; k < kFan; ++k) iscale[k] = ((float)qmax + 0.1f * (float)(k + kFirst)) / (hi - lo);
+  for (int i = 0; i < n; ++i) {
+    const double wi = w[i], xi = x[i];
+    sw += wi, sx += wi * xi, sxx += wi * xi * xi;
+    const float xl = x[i] - lo;
+    for (int k = 0; k < kFan; ++k) {
+      const double qi = round_clamp_flat(iscale[k] * xl, 0, qmax);
+      sq[k] += wi * qi, sqq[k] += wi * qi * qi, sqx[k] += wi * qi * xi;
     }
   }
+  AffineFit best{0, 0, INFINITY};
+  int best_k = -kFirst;  // the unstretched scale, should no error be finite
+  for (int k = 0; k < kFan; ++k) {
+    const AffineFit f = solve_affine_sums(sw, sq[k], sqq[k], sx, sqx[k], sxx, any_sign_offset);
+    if (f.err < best.err) best = f, best_k = k;
+  }
+  for (int i = 0; i < n; ++i) q[i] = round_clamp(iscale[best_k] * (x[i] - lo), 0, qmax);
   // One re-rounding with the fitted scale and offset, kept if it helps.
   if (best.d > 0) {
+    int trial[64];
     const double id = 1.0 / best.d;
     for (int i = 0; i < n; ++i) trial[i] = round_clamp((float)((x[i] - best.b) * id), 0, qmax);
     const AffineFit f = solve_affine(x, w, n, trial, any_sign_offset);
@@ -158,36 +186,61 @@ int nearest_level_search(float v, const int8_t* levels, int nlevels) {
   return (v - levels[lo] <= levels[hi] - v) ? lo : hi;
 }
 
+// The table fit needs this for every element and candidate scale, so it reads a lookup
+// table in steps of 0.5: levels are integers, so every midpoint between two of them is a
+// multiple of 0.5 and no cell [k/2, (k+1)/2) straddles one. (A value exactly on a midpoint
+// may go either way; both levels are equally near.) The table is rebuilt when the levels change.
+struct LevelLut {
+  const int8_t* levels;
+  int nlevels;
+  const uint8_t* cell;  // cell[k] covers [(k - 256) / 2, (k - 255) / 2)
+  const float* value;   // levels[cell[k]]
+
+  explicit LevelLut(const int8_t* lv, int n) : levels(lv), nlevels(n) {
+    thread_local const int8_t* cached = nullptr;
+    thread_local int cached_n = 0;
+    thread_local uint8_t lut[512];
+    thread_local float lut_value[512];
+    if (cached != lv || cached_n != n) {
+      for (int k = 0; k < 512; ++k) {
+        lut[k] = (uint8_t)nearest_level_search((float)(k - 256) * 0.5f + 0.25f, lv, n);
+        lut_value[k] = (float)lv[lut[k]];
+      }
+      cached = lv, cached_n = n;
+    }
+    cell = lut, value = lut_value;
+  }
+  // Clamped to the table's ends first (NaN to the low end); then v in [-128, 127] and the
+  // floor of 2v, taken exactly, gives the cell in [0, 511]. The ends land in cells whose
+  // level is the end.
+  int cell_of(float v) const {
+    float c = v > (float)levels[0] ? v : (float)levels[0];
+    c = c < (float)levels[nlevels - 1] ? c : (float)levels[nlevels - 1];
+    const float c2 = c * 2.0f;
+    int k = (int)c2;
+    k -= (float)k > c2;  // truncation rounds negative values up: make it the floor
+    return k + 256;
+  }
+  int operator()(float v) const { return cell[cell_of(v)]; }
+};
+
 }  // namespace
 
-// The table fit calls this for every element and candidate scale, so it reads a lookup table
-// in steps of 0.5: levels are integers, so every midpoint between two of them is a multiple
-// of 0.5 and no cell [k/2, (k+1)/2) straddles one. (A value exactly on a midpoint may go
-// either way; both levels are equally near.) The table is rebuilt when the levels change.
-int nearest_level(float v, const int8_t* levels, int nlevels) {
-  if (!(v > levels[0])) return 0;
-  if (v >= levels[nlevels - 1]) return nlevels - 1;
-  thread_local const int8_t* cached = nullptr;
-  thread_local int cached_n = 0;
-  thread_local uint8_t lut[512];  // cell k covers [(k - 256) / 2, (k - 255) / 2)
-  if (cached != levels || cached_n != nlevels) {
-    for (int k = 0; k < 512; ++k) lut[k] = (uint8_t)nearest_level_search((float)(k - 256) * 0.5f + 0.25f, levels, nlevels);
-    cached = levels, cached_n = nlevels;
-  }
-  return lut[(int)std::floor(v * 2.0f) + 256];  // v in (-128, 127]: index in [0, 511]
-}
+int nearest_level(float v, const int8_t* levels, int nlevels) { return LevelLut(levels, nlevels)(v); }
 
+OSPREY_QFIT_CLONES
 float fit_table(const float* x, const float* w, int n, const int8_t* levels, int nlevels, int* q) {
+  const LevelLut nearest(levels, nlevels);
   const float vmax = signed_absmax(x, n);
   if (vmax == 0.0f) {
-    const int zero = nearest_level(0.0f, levels, nlevels);
+    const int zero = nearest(0.0f);
     for (int i = 0; i < n; ++i) q[i] = zero;
     return 0.0f;
   }
   auto score_of = [&](float iscale, int* out, double* stx_out, double* stt_out) {
     double stx = 0, stt = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = nearest_level(iscale * x[i], levels, nlevels);
+      const int l = nearest(iscale * x[i]);
       if (out) out[i] = l;
       const double t = levels[l];
       stx += (double)w[i] * x[i] * t;
@@ -197,15 +250,28 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
     return stt > 0 ? stx * stx / stt : -1.0;
   };
   // The largest value lands on either end of the table, stretched by up to +-half a step.
+  // All of a side's candidates in one pass (sums in element order per candidate, as score_of
+  // adds them).
+  constexpr int kFirst = -4, kFan = 13;
   float best_iscale = (float)levels[0] / vmax;
   double best_score = -1.0, stx, stt;
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)levels[0] : (float)levels[nlevels - 1];
     const float sgn = target < 0 ? -1.0f : 1.0f;
-    for (int k = -4; k <= 8; ++k) {
-      const float iscale = (target + sgn * 2.0f * (float)k) / vmax;
-      const double s = score_of(iscale, nullptr, &stx, &stt);
-      if (s > best_score) best_score = s, best_iscale = iscale;
+    float iscale[kFan];
+    double sx[kFan] = {}, st[kFan] = {};
+    for (int k = 0; k < kFan; ++k) iscale[k] = (target + sgn * 2.0f * (float)(k + kFirst)) / vmax;
+    for (int i = 0; i < n; ++i) {
+      const double wx = (double)w[i] * x[i], wi = w[i];
+      for (int k = 0; k < kFan; ++k) {
+        const double t = nearest.value[nearest.cell_of(iscale[k] * x[i])];
+        sx[k] += wx * t;
+        st[k] += wi * t * t;
+      }
+    }
+    for (int k = 0; k < kFan; ++k) {
+      const double s = st[k] > 0 ? sx[k] * sx[k] / st[k] : -1.0;
+      if (s > best_score) best_score = s, best_iscale = iscale[k];
     }
   }
   score_of(best_iscale, q, &stx, &stt);
@@ -224,20 +290,41 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
 
 // Symmetric super-block: x ~ D * sc[g] * q. Chooses q for D, then tries the least-squares
 // D for those q. Returns the D to store (already representable in half precision).
+OSPREY_QFIT_CLONES
 float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
                        const Grid& grid, int* q, double* err_out) {
   const int n = group * ngroups;
+  std::optional<LevelLut> lut;
+  if (grid.table) lut.emplace(grid.table, grid.qmax + 1);
+  // The levels and error terms element by element (loops the compiler vectorizes), then the
+  // error summed in element order.
   auto assign = [&](float Dh, int* out) {
-    double err = 0;
+    double term[kMaxSuperBlock];
     for (int g = 0; g < ngroups; ++g) {
       const float dl = Dh * (float)sc[g];
-      const float id = dl != 0.0f ? 1.0f / dl : 0.0f;
-      for (int i = g * group; i < (g + 1) * group; ++i) {
-        out[i] = dl != 0.0f ? grid.nearest(x[i] * id) : 0;
-        const double e = x[i] - dl * grid.value(out[i]);
-        err += w[i] * e * e;
+      const int i0 = g * group, i1 = i0 + group;
+      if (dl == 0.0f) {  // every q is 0 and decodes to 0 (dl * value is a zero)
+        for (int i = i0; i < i1; ++i) out[i] = 0, term[i] = w[i] * (double)x[i] * x[i];
+      } else if (lut) {
+        const float id = 1.0f / dl;
+        for (int i = i0; i < i1; ++i) {
+          const int c = lut->cell_of(x[i] * id);
+          out[i] = lut->cell[c];
+          const double e = x[i] - dl * lut->value[c];
+          term[i] = w[i] * e * e;
+        }
+      } else {
+        const float id = 1.0f / dl;
+        for (int i = i0; i < i1; ++i) {
+          const float l = round_clamp_flat(x[i] * id, grid.qmin, grid.qmax);
+          out[i] = (int)l;
+          const double e = x[i] - dl * l;
+          term[i] = w[i] * e * e;
+        }
       }
     }
+    double err = 0;
+    for (int i = 0; i < n; ++i) err += term[i];
     return err;
   };
   float best_D = f16_round(D);
@@ -252,7 +339,7 @@ float finish_symmetric(const float* x, const float* w, int group, int ngroups, c
     const float D1 = f16_round((float)(sxy / syy));
     const double err = assign(D1, trial);
     if (err < best_err) {
-      best_D = D1;
+      best_D = D1, best_err = err;
       std::memcpy(q, trial, sizeof(int) * n);
     }
   }

@@ -7,7 +7,18 @@
 // rounded q) has the lowest weighted error. The weights are where an importance matrix
 // enters: a column that sees large activations costs more to get wrong.
 #pragma once
+#include <cmath>
 #include <cstdint>
+
+// The searches below (and the K-quants' finishing step) are also compiled for AVX2, picked at
+// run time (GCC function clones, x86-64 only): 4 doubles a vector instead of SSE2's 2. AVX2
+// alone brings no FMA, so no multiply-add is fused and every value, hence every quantized
+// file, is the same as from the baseline build.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OSPREY_QFIT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OSPREY_QFIT_CLONES
+#endif
 
 namespace osprey::kernels::qfit {
 
@@ -51,6 +62,17 @@ inline int round_clamp(float v, int lo, int hi) {
   if (!(v > (float)lo)) return lo;
   if (v >= (float)hi) return hi;
   return (int)(v >= 0 ? v + 0.5f : v - 0.5f);
+}
+
+// round_clamp without branches, so a loop over candidates or elements vectorizes (the files
+// that use it are built with -fno-trapping-math for that, which changes no value): the same
+// value for every input, as a float (NaN fails v > lo and becomes lo; clamped first, the value
+// is never out of int range; lo and hi round to themselves; copysign adds -0.5 to -0.0 where
+// round_clamp adds +0.5, and both truncate to 0).
+inline float round_clamp_flat(float v, int lo, int hi) {
+  float c = v > (float)lo ? v : (float)lo;
+  c = c < (float)hi ? c : (float)hi;
+  return (float)(int)(c + std::copysign(0.5f, c));
 }
 
 // The values a group's integer q decodes to: qmin..qmax themselves, or table[q] for an index

@@ -22,24 +22,30 @@ namespace osprey::kernels {
 namespace {
 
 using qfit::f16_round;
-using qfit::round_clamp;
 
 // Affine super-block: x ~ D * sc[g] * q - M * mn[g]. As finish_symmetric, refitting D and M
 // jointly. Writes the half-representable D and M; returns the weighted squared error.
+OSPREY_QFIT_CLONES
 double finish_affine(const float* x, const float* w, int group, int ngroups, const int* sc, const int* mn,
                      int qmax, int* q, float* D, float* M) {
   const int n = group * ngroups;
+  // The levels and error terms element by element (loops the compiler vectorizes), then the
+  // error summed in element order.
   auto assign = [&](float Dh, float Mh, int* out) {
-    double err = 0;
+    double term[OSPREY_QK_K];
     for (int g = 0; g < ngroups; ++g) {
       const float dl = Dh * (float)sc[g], ml = Mh * (float)mn[g];
       const float id = dl > 0.0f ? 1.0f / dl : 0.0f;
+      const bool live = dl > 0.0f;
       for (int i = g * group; i < (g + 1) * group; ++i) {
-        out[i] = dl > 0.0f ? round_clamp((x[i] + ml) * id, 0, qmax) : 0;
-        const double e = x[i] - (dl * (float)out[i] - ml);
-        err += w[i] * e * e;
+        const float l = live ? qfit::round_clamp_flat((x[i] + ml) * id, 0, qmax) : 0.0f;
+        out[i] = (int)l;
+        const double e = x[i] - (dl * l - ml);
+        term[i] = w[i] * e * e;
       }
     }
+    double err = 0;
+    for (int i = 0; i < n; ++i) err += term[i];
     return err;
   };
   float bD = f16_round(*D), bM = f16_round(*M);
@@ -58,7 +64,7 @@ double finish_affine(const float* x, const float* w, int group, int ngroups, con
       const float D1 = f16_round((float)d1), M1 = f16_round((float)m1);
       const double err = assign(D1, M1, trial);
       if (err < best_err) {
-        bD = D1, bM = M1;
+        bD = D1, bM = M1, best_err = err;
         std::memcpy(q, trial, sizeof(int) * n);
       }
     }

@@ -7,12 +7,15 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "formats/gguf.h"
 #include "kernels/dequant.h"
+#include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
+#include "kernels/quantize_fit.h"
 
 namespace {
 
@@ -199,3 +202,40 @@ TEST(Quantize, RejectsPartialBlocksAndUnsupportedTypes) {
 }
 
 }  // namespace
+
+// The scale searches evaluate their candidates with a branch-free rounding and a table
+// lookup (so the loops vectorize); quantized files stay byte-identical only while those agree
+// with round_clamp and the nearest level for every input: cell edges, midpoints, -0, NaN, inf.
+std::vector<float> probe_values() {
+  std::vector<float> v = {0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 3e9f, -3e9f,
+                          std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min()};
+  for (int k = -300; k <= 300; ++k) {
+    const float c = 0.5f * (float)k;
+    v.insert(v.end(), {c, std::nextafter(c, -1e9f), std::nextafter(c, 1e9f), c + 0.25f, c + 0.4999f});
+  }
+  return v;
+}
+
+TEST(QuantizeFit, FlatRoundingEqualsRoundClamp) {
+  namespace qfit = osprey::kernels::qfit;
+  for (auto [lo, hi] : {std::pair{-4, 3}, {-32, 31}, {-8, 7}, {-16, 15}, {0, 15}, {0, 31}, {0, 63}, {-128, 127}})
+    for (float v : probe_values())
+      ASSERT_EQ((int)qfit::round_clamp_flat(v, lo, hi), qfit::round_clamp(v, lo, hi)) << v << " in [" << lo << ", " << hi << "]";
+}
+
+TEST(QuantizeFit, NearestLevelIsNearest) {
+  namespace qfit = osprey::kernels::qfit;
+  const int8_t* lv = osprey_iq4nl_values;
+  for (float v : probe_values()) {
+    const int got = qfit::nearest_level(v, lv, 16);
+    ASSERT_GE(got, 0);
+    ASSERT_LT(got, 16);
+    if (std::isnan(v)) {
+      EXPECT_EQ(got, 0);
+      continue;
+    }
+    float best = INFINITY;
+    for (int j = 0; j < 16; ++j) best = std::fmin(best, std::fabs(v - (float)lv[j]));
+    EXPECT_EQ(std::fabs(v - (float)lv[got]), best) << v << " -> level " << (int)lv[got];
+  }
+}

@@ -64,19 +64,26 @@ Status convert_tensor(const gguf::TensorInfo& t, DType to, const float* importan
   if (in_rb < 0 || out_rb < 0) return Status::error("tensor '" + t.name + "': bad row length " + std::to_string(ncols));
   out->assign((size_t)(out_rb * nrows), 0);
   std::atomic<bool> failed{false};
-  auto work = [&](int64_t r0, int64_t r1) {
-    std::vector<float> row((size_t)ncols);
-    for (int64_t r = r0; r < r1 && !failed; ++r) {
-      const float* imp = importance ? importance + (r / rows_per_matrix) * ncols : nullptr;
-      if (!kernels::dequantize_row(t.type, t.data + r * in_rb, row.data(), ncols) ||
-          !kernels::quantize_row(to, row.data(), out->data() + r * out_rb, ncols, imp))
-        failed = true;
-    }
-  };
+  // Threads take runs of rows as they finish the last one: rows differ in cost (the scale
+  // searches stop early on zero groups, importance changes nothing for the reference
+  // roundings), and another program on the machine can hold up one thread, so fixed
+  // shares would leave one thread idle while the other works through its half.
   const int64_t n_threads = std::clamp<int64_t>(threads, 1, std::max<int64_t>(1, nrows / 8));
+  const int64_t run = std::max<int64_t>(1, nrows / (n_threads * 32));
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    std::vector<float> row((size_t)ncols);
+    for (int64_t r0; !failed && (r0 = next.fetch_add(run)) < nrows;)
+      for (int64_t r = r0; r < std::min(nrows, r0 + run) && !failed; ++r) {
+        const float* imp = importance ? importance + (r / rows_per_matrix) * ncols : nullptr;
+        if (!kernels::dequantize_row(t.type, t.data + r * in_rb, row.data(), ncols) ||
+            !kernels::quantize_row(to, row.data(), out->data() + r * out_rb, ncols, imp))
+          failed = true;
+      }
+  };
   std::vector<std::thread> pool;
-  for (int64_t k = 1; k < n_threads; ++k) pool.emplace_back(work, nrows * k / n_threads, nrows * (k + 1) / n_threads);
-  work(0, nrows / n_threads);
+  for (int64_t k = 1; k < n_threads; ++k) pool.emplace_back(work);
+  work();
   for (auto& th : pool) th.join();
   if (failed) return Status::error("tensor '" + t.name + "': cannot convert " + dtype_name(t.type) + " to " + dtype_name(to));
   return Status();

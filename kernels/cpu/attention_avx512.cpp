@@ -238,14 +238,7 @@ void score_rows(const float* q, int64_t D, const Rows& k, int64_t n, float scale
 
 template <class Rows>
 void scores_of(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
-  int64_t r = 0;
-  for (; r + 4 <= R; r += 4) score_rows<4>(q + r * D, D, k, n, scale, s + r * lds, lds);
-  switch (R - r) {
-    case 1: score_rows<1>(q + r * D, D, k, n, scale, s + r * lds, lds); break;
-    case 2: score_rows<2>(q + r * D, D, k, n, scale, s + r * lds, lds); break;
-    case 3: score_rows<3>(q + r * D, D, k, n, scale, s + r * lds, lds); break;
-    default: break;
-  }
+  for_row_tiles<4>(R, [&]<int NR>(int64_t r) { score_rows<NR>(q + r * D, D, k, n, scale, s + r * lds, lds); });
 }
 
 void scores(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
@@ -328,14 +321,7 @@ inline void axpy_rows(const float* p, int64_t ldp, const Rows& v, int64_t n, int
 
 template <class Rows>
 void accumulate_of(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
-  int64_t r = 0;
-  for (; r + 4 <= R; r += 4) axpy_rows<4>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv);
-  switch (R - r) {
-    case 1: axpy_rows<1>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    case 2: axpy_rows<2>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    case 3: axpy_rows<3>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    default: break;
-  }
+  for_row_tiles<4>(R, [&]<int NR>(int64_t r) { axpy_rows<NR>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); });
 }
 
 void accumulate(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,

@@ -41,6 +41,23 @@ struct AttnKernels {
   float (*max_of)(const float* s, int64_t n) = nullptr;
 };
 
+// Rows [0, R) in register tiles: tile.template operator()<Max>(r) while Max rows are left, then
+// one call for the 1..Max-1 rows that remain; each ISA's kernels take their row count as a
+// template argument so the accumulators stay in registers.
+template <int N, class Tile>
+inline void row_tail(int64_t left, int64_t r, Tile& tile) {
+  if constexpr (N >= 1) {
+    if (left == N) return tile.template operator()<N>(r);
+    row_tail<N - 1>(left, r, tile);
+  }
+}
+template <int Max, class Tile>
+inline void for_row_tiles(int64_t R, Tile&& tile) {
+  int64_t r = 0;
+  for (; r + Max <= R; r += Max) tile.template operator()<Max>(r);
+  row_tail<Max - 1>(R - r, r, tile);
+}
+
 namespace scalar {
 const AttnKernels& attn_kernels();
 }

@@ -179,16 +179,8 @@ inline void dots(const float* q, int64_t D, const Rows& k, int64_t j, float scal
 
 template <class Rows>
 void scores_rows(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
-  for (int64_t j = 0; j < n; ++j) {
-    int64_t r = 0;
-    for (; r + 4 <= R; r += 4) dots<4>(q + r * D, D, k, j, scale, s + r * lds + j, lds);
-    switch (R - r) {
-      case 1: dots<1>(q + r * D, D, k, j, scale, s + r * lds + j, lds); break;
-      case 2: dots<2>(q + r * D, D, k, j, scale, s + r * lds + j, lds); break;
-      case 3: dots<3>(q + r * D, D, k, j, scale, s + r * lds + j, lds); break;
-      default: break;
-    }
-  }
+  for (int64_t j = 0; j < n; ++j)
+    for_row_tiles<4>(R, [&]<int NR>(int64_t r) { dots<NR>(q + r * D, D, k, j, scale, s + r * lds + j, lds); });
 }
 
 void scores(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
@@ -264,14 +256,7 @@ inline void axpy_rows(const float* p, int64_t ldp, const Rows& v, int64_t n, int
 
 template <class Rows>
 void accumulate_rows(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
-  int64_t r = 0;
-  for (; r + 4 <= R; r += 4) axpy_rows<4>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv);
-  switch (R - r) {
-    case 3: axpy_rows<3>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    case 2: axpy_rows<2>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    case 1: axpy_rows<1>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); break;
-    default: break;
-  }
+  for_row_tiles<4>(R, [&]<int NR>(int64_t r) { axpy_rows<NR>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); });
 }
 
 void accumulate(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
