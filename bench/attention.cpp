@@ -9,8 +9,6 @@
 // clock would show on a quiet machine, and still meaningful on a loaded one), best of REPS.
 // GMAC/s counts the unmasked multiply-adds of QK^T and PV.
 // OSPREY_ATTN_F16_DIRECT=0 makes an f16 cache go through widened block copies (A/B).
-#include <time.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -25,17 +23,12 @@
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/ops.h"
 #include "kernels/quantize.h"
+#include "thread_cpu.h"
 
 namespace {
 
 using namespace osprey;
 using namespace osprey::kernels;
-
-double thread_cpu_s() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 struct Shape {
   const char* name;
@@ -98,18 +91,18 @@ int main(int argc, char** argv) {
       std::vector<std::thread> pool;
       for (int t = 0; t < threads; ++t)
         pool.emplace_back([&, t] {
-          const double t0 = thread_cpu_s();
+          const double t0 = thread_cpu_seconds();
           const int64_t b = units * t / threads, e = units * (t + 1) / threads;
           for (int it = 0; it < inner; ++it)
             if (b < e && !cpu::attention_with(k, a, chunks, b, e, scratch[(size_t)t].data(), partials.data()))
               ok = false;
-          spent[(size_t)t] = thread_cpu_s() - t0;
+          spent[(size_t)t] = thread_cpu_seconds() - t0;
         });
       for (auto& th : pool) th.join();
-      const double t0 = thread_cpu_s();
+      const double t0 = thread_cpu_seconds();
       if (chunks > 1)
         for (int it = 0; it < inner; ++it) cpu::attention_merge(a, chunks, partials.data());
-      const double merge = thread_cpu_s() - t0;
+      const double merge = thread_cpu_seconds() - t0;
       best = std::min(best, (*std::max_element(spent.begin(), spent.end()) + merge) / inner);
     }
     if (!ok) return 1;

@@ -6,8 +6,6 @@
 // GFMA/s by wall clock and by the threads' own CPU time (the second stays meaningful on a
 // loaded machine), then the one-token path (vec_f32().dot_f16 over ~0.5 GB of rows) in GB/s.
 // OSPREY_CPU_ISA=avx2|scalar caps the ISA as for the engine.
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +17,7 @@
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
+#include "thread_cpu.h"
 
 namespace {
 
@@ -26,12 +25,6 @@ using namespace osprey;
 using namespace osprey::kernels;
 
 double wall_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-double thread_cpu_s() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int arg_int(int argc, char** argv, const char* flag, int dflt) {
   for (int i = 1; i + 1 < argc; ++i)
     if (!std::strcmp(argv[i], flag)) {
@@ -56,9 +49,9 @@ std::pair<double, double> timed(int threads, int reps, int64_t n, Body body) {
     const double w0 = wall_s();
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&, t] {
-        const double c0 = thread_cpu_s();
+        const double c0 = thread_cpu_seconds();
         body(n * t / threads, n * (t + 1) / threads);
-        cpu[(size_t)t] = thread_cpu_s() - c0;
+        cpu[(size_t)t] = thread_cpu_seconds() - c0;
       });
     for (auto& th : pool) th.join();
     best_wall = std::min(best_wall, wall_s() - w0);

@@ -4,8 +4,6 @@
 // machine; the packing rate is what loading a model pays once.
 //   osprey-packed-kquant [-i avx2|avx512] [-m TOKENS] [-r REPS]   (with -i avx2, set
 // OSPREY_CPU_ISA=avx2 too, so that the row kernels compared are AVX2 as well)
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -16,25 +14,20 @@
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/packed_kquant.h"
+#include "thread_cpu.h"
 
 namespace {
 using namespace osprey;
 using namespace osprey::kernels;
-
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 // Best of reps runs of f, in thread CPU seconds.
 template <class F>
 double best(int reps, F f) {
   double b = 1e30;
   for (int i = 0; i < reps; ++i) {
-    const double t0 = cpu_seconds();
+    const double t0 = thread_cpu_seconds();
     f();
-    b = std::min(b, cpu_seconds() - t0);
+    b = std::min(b, thread_cpu_seconds() - t0);
   }
   return b;
 }

@@ -97,6 +97,14 @@ float* scratch(CpuBackend::Call& c, int t, size_t n) {
   return s.data();
 }
 
+// The M activation rows of a MATMUL quantized as `aq`, `row` bytes each, into dst.
+void quantize_activations(CpuBackend::Call& c, kernels::ActQuant aq, int64_t M, int64_t K, size_t row, uint8_t* dst) {
+  split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
+    for (int64_t m = b; m < e; ++m) kernels::quantize_act_row_simd(aq, F(c.src[0]) + m * K, dst + (size_t)m * row, K);
+    return true;
+  });
+}
+
 // A MATMUL through the packed products (kernels/cpu/packed_gemm.h), when its weight is a
 // model tensor in mapped memory, the CPU has a packed kernel for the type and there is at
 // least one whole group of 16 rows; false: not taken (the caller runs the unpacked path).
@@ -119,13 +127,8 @@ bool matmul_packed(CpuBackend::Call& c, int64_t M, int64_t K, int64_t N) {
   if (c.shared.size() < (row + row2) * (size_t)M) c.shared.resize((row + row2) * (size_t)M);
   uint8_t* xq = c.shared.data();
   uint8_t* xq2 = second ? xq + row * (size_t)M : xq;
-  split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
-    for (int64_t m = b; m < e; ++m) {
-      kernels::quantize_act_row_simd(f->act, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
-      if (second) kernels::quantize_act_row_simd(row_aq, F(c.src[0]) + m * K, xq2 + (size_t)m * row2, K);
-    }
-    return true;
-  });
+  quantize_activations(c, f->act, M, K, row, xq);
+  if (second) quantize_activations(c, row_aq, M, K, row2, xq2);
   // Units: the groups, then the tail as one more.
   return split(c, groups + (tail0 < N), N * K * M, [&](int64_t b, int64_t e, int) {
     if (b < groups) kc::matmul_packed(*f, packed, xq, row, M, K, b, std::min(e, groups), N, F(c.dst));
@@ -193,10 +196,7 @@ void CpuBackend::register_working_kernels() {
       const size_t row = kernels::act_row_bytes(aq, K);
       if (c.shared.size() < row * (size_t)M) c.shared.resize(row * (size_t)M);
       uint8_t* xq = c.shared.data();
-      split(c, M, M * K * 4, [&](int64_t b, int64_t e, int) {
-        for (int64_t m = b; m < e; ++m) kernels::quantize_act_row_simd(aq, F(c.src[0]) + m * K, xq + (size_t)m * row, K);
-        return true;
-      });
+      quantize_activations(c, aq, M, K, row, xq);
       return split(c, N, N * K * M, [&](int64_t b, int64_t e, int) {
         kc::matmul_quantized(xq, row, M, K, w.dtype, c.src[1], dot, kernels::vec_dot4_for(w.dtype), b, e, N, F(c.dst));
         return true;
