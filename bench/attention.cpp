@@ -23,7 +23,7 @@
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/ops.h"
 #include "kernels/quantize.h"
-#include "thread_cpu.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -45,10 +45,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "-i" && i + 1 < argc) isa = argv[++i];
-    else if (arg == "-t" && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
-    else if (arg == "-r" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "-t" && i + 1 < argc) threads = positive_int("attention", "-t", argv[++i], 1024);
+    else if (arg == "-r" && i + 1 < argc) reps = positive_int("attention", "-r", argv[++i]);
     else if (arg == "-c" && i + 1 < argc) {
       const std::string c = argv[++i];
+      if (c != "f16" && c != "bf16" && c != "q8_0" && c != "q4_0") {
+        std::fprintf(stderr, "attention: -c takes f16, bf16, q8_0 or q4_0, got '%s'\n", c.c_str());
+        return 2;
+      }
       cache = c == "bf16" ? DType::BF16 : c == "q8_0" ? DType::Q8_0 : c == "q4_0" ? DType::Q4_0 : DType::F16;
     } else filter = argv[i];
   }

@@ -17,7 +17,7 @@
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
-#include "thread_cpu.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -25,19 +25,6 @@ using namespace osprey;
 using namespace osprey::kernels;
 
 double wall_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-int arg_int(int argc, char** argv, const char* flag, int dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], flag)) {
-      const int v = std::atoi(argv[i + 1]);
-      if (v <= 0 || v > 1 << 16) {
-        std::fprintf(stderr, "float-gemm: %s needs a positive integer, got '%s'\n", flag, argv[i + 1]);
-        std::exit(2);
-      }
-      return v;
-    }
-  return dflt;
-}
-
 // Runs body(thread, row begin, row end) on `threads` threads over [0, n); returns the best
 // (wall seconds, slowest thread's CPU seconds) over reps.
 template <class Body>
@@ -63,9 +50,9 @@ std::pair<double, double> timed(int threads, int reps, int64_t n, Body body) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t M = arg_int(argc, argv, "-m", 512);
-  const int threads = arg_int(argc, argv, "-t", 2);
-  const int reps = arg_int(argc, argv, "-r", 3);
+  const int64_t M = arg_int("float-gemm", argc, argv, "-m", 512, 1 << 16);
+  const int threads = arg_int("float-gemm", argc, argv, "-t", 2, 1 << 16);
+  const int reps = arg_int("float-gemm", argc, argv, "-r", 3, 1 << 16);
   std::printf("isa %s, %d threads, %lld tokens\n", active_isa().name, threads, (long long)M);
   const GemmFn gemm = gemm_for(DType::F16);
   if (!gemm) std::printf("no F16 GEMM for this CPU (or OSPREY_GEMM=0): skipping the GEMM\n");

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
 // Cloned per ISA (picked at load time) so the loads are as wide as the CPU allows: narrow
@@ -32,26 +34,12 @@ uint64_t sum_slice(const uint64_t* p, size_t n) {
   return a ^ b ^ c ^ d;
 }
 
-int arg_int(int argc, char** argv, const char* flag, int dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], flag)) {
-      char* end = nullptr;
-      long v = std::strtol(argv[i + 1], &end, 10);
-      if (*end || v <= 0 || v > 1 << 20) {
-        std::fprintf(stderr, "membw: %s needs a positive integer, got '%s'\n", flag, argv[i + 1]);
-        std::exit(2);
-      }
-      return (int)v;
-    }
-  return dflt;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = arg_int(argc, argv, "-t", (int)std::max(1u, std::thread::hardware_concurrency()));
-  const size_t mib = (size_t)arg_int(argc, argv, "-m", 1024);
-  const int reps = arg_int(argc, argv, "-r", 7);
+  const int threads = arg_int("membw", argc, argv, "-t", (int)std::max(1u, std::thread::hardware_concurrency()));
+  const size_t mib = (size_t)arg_int("membw", argc, argv, "-m", 1024);
+  const int reps = arg_int("membw", argc, argv, "-r", 7);
   const size_t n = mib * (1 << 20) / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new (std::nothrow) uint64_t[n]);
   if (!buf) {

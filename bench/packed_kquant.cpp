@@ -14,7 +14,7 @@
 
 #include "kernels/base/fp16.h"
 #include "kernels/cpu/packed_kquant.h"
-#include "thread_cpu.h"
+#include "bench_util.h"
 
 namespace {
 using namespace osprey;
@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
   int reps = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "-i")) isa = argv[i + 1];
-    else if (!std::strcmp(argv[i], "-m")) M = std::max<int64_t>(1, std::atoll(argv[i + 1]));
-    else if (!std::strcmp(argv[i], "-r")) reps = std::max(1, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "-m")) M = positive_int("packed-kquant", "-m", argv[i + 1], 1 << 16);
+    else if (!std::strcmp(argv[i], "-r")) reps = positive_int("packed-kquant", "-r", argv[i + 1]);
   }
   const struct {
     const char* name;
