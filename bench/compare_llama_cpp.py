@@ -10,7 +10,8 @@ logits out; its perf counters read zero through these bindings). pp = one batch
 of P random tokens after D tokens of context; tg = N greedy single-token steps after D.
 Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp, and for
 generation the roofline: read bandwidth measured by build/bench/osprey-membw with the same
-threads, divided by the bytes one token reads (every weight once, except the token embedding
+threads, between the repetitions of each model (on shared cloud machines it drifts by up to
+2x within minutes; the table gives each model's mean), divided by the bytes one token reads (every weight once, except the token embedding
 table, of which one row is read unless the output projection is tied to it, plus the K and
 V cache rows at depth D), and the fraction of that roof each engine reaches.
 Needs build/tools/osprey, build/bench/osprey-membw, the `gguf` package and
@@ -45,7 +46,8 @@ def bytes_per_token(model, depth, cache="f16"):
 
 
 def bandwidth_gbps(threads):
-    out = subprocess.run([MEMBW, "-t", str(threads)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([MEMBW, "-t", str(threads), "-m", "512", "-r", "3"], capture_output=True, text=True,
+                         check=True).stdout
     return json.loads(out)["gbps"]
 
 
@@ -107,26 +109,29 @@ def main():
     ap.add_argument("--cache", choices=sorted(CACHE_TYPES), default="f16", help="K and V cache type, both engines")
     a = ap.parse_args()
     random.seed(0)
-    bw = bandwidth_gbps(a.t)
-    print(f"threads {a.t}, depth {a.d}, KV cache {a.cache}, {a.r} interleaved repetitions, "
-          f"measured read bandwidth {bw:.1f} GB/s\n")
-    print("| model | test | osprey t/s | llama.cpp t/s | ratio | tg roof t/s | osprey % roof | llama.cpp % roof |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"threads {a.t}, depth {a.d}, KV cache {a.cache}, {a.r} interleaved repetitions, read bandwidth "
+          f"measured before each repetition\n")
+    print("| model | test | osprey t/s | llama.cpp t/s | ratio | bandwidth GB/s | tg roof t/s | osprey % roof | "
+          "llama.cpp % roof |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in a.models:
         lc = LlamaCpp(m, a)
         lc.once()  # warm-up
         osprey_once(m, a)
-        o_pp, o_tg, l_pp, l_tg = [], [], [], []
+        o_pp, o_tg, l_pp, l_tg, bws = [], [], [], [], []
         for _ in range(a.r):
+            bws.append(bandwidth_gbps(a.t))
             p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
             p, t = lc.once(); l_pp.append(p); l_tg.append(t)
         name = os.path.basename(m)
         d = (f" @ d{a.d}" if a.d else "") + (f" kv {a.cache}" if a.cache != "f16" else "")
+        bw = statistics.mean(bws)
         roof = bw * 1e9 / bytes_per_token(m, a.d, a.cache)
         for test, o, l in (("pp%d%s" % (a.p, d), o_pp, l_pp), ("tg%d%s" % (a.n, d), o_tg, l_tg)):
             if statistics.mean(l) > 0 and statistics.mean(o) > 0:
                 mo, ml = statistics.mean(o), statistics.mean(l)
-                extra = f" {roof:.1f} | {100 * mo / roof:.0f}% | {100 * ml / roof:.0f}% |" if test.startswith("tg") else " | | |"
+                extra = (f" {fmt(bws)} | {roof:.1f} | {100 * mo / roof:.0f}% | {100 * ml / roof:.0f}% |"
+                         if test.startswith("tg") else " | | | |")
                 print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {mo / ml:.2f} |{extra}")
         sys.stdout.flush()
         del lc

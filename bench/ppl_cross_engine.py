@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where a same-file perplexity difference between Osprey and llama.cpp comes from.
 
-Scores the same chunks of The Devil's Dictionary (llama.cpp's perplexity method, see
-tests/scripts/llama_cpp_eval.py) with several evaluators and compares them token by token:
+Scores the same chunks of one or more texts (default The Devil's Dictionary; -f kjv the King
+James Bible's first five books; llama.cpp's perplexity method, see tests/scripts/llama_cpp_eval.py)
+with several evaluators and compares them token by token:
 
   osprey        `osprey perplexity` (8-bit activations in quantized matmuls), per-token NLL
                 read back from its --save-kl-base file (log-probs stored to ~0.2 millinats)
@@ -17,9 +18,13 @@ tests/scripts/llama_cpp_eval.py) with several evaluators and compares them token
 For each evaluator: PPL, and against the reference (f64 when given, else osprey-exact) and
 against osprey the paired mean NLL difference with its standard error (what moves PPL: PPL
 ratio = exp(mean ΔNLL)) and its RMS (the per-token noise that sets that standard error).
+With llama and osprey both run, a last line says whether the two engines give the same PPL
+within ±0.1% (the 95% interval of ln(PPL llama / PPL osprey) inside ±0.1%), differ, or whether
+the text is too short to tell. --chunks 0 scores every whole chunk of each text.
 
   python3 bench/ppl_cross_engine.py -m ~/.cache/osprey/quant-quality/smollm2-135m-f32-q8_0.osprey.gguf \
       -c 256 --chunks 6 --f64
+  python3 bench/ppl_cross_engine.py -m FILE.gguf -c 512 --chunks 0 -f devil -f kjv --only osprey,llama
 """
 import argparse, os, sys
 import numpy as np
@@ -29,7 +34,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "scripts"))
 sys.path.insert(0, HERE)
 import llama_cpp_eval as lce  # noqa: E402
-from quant_quality import osprey_nll, text_file  # noqa: E402
+from quant_quality import named_text, osprey_nll  # noqa: E402
 
 
 def llama_nll(model, toks_all, ctx, chunks, threads, n_batch=None, flash=False):
@@ -53,50 +58,78 @@ def f64_nll(model, toks_all, ctx, chunks, bos):
     return np.array(nll)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-m", "--model", required=True)
-    ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "tools", "osprey"))
-    ap.add_argument("-c", "--ctx", type=int, default=256)
-    ap.add_argument("--chunks", type=int, default=6)
-    ap.add_argument("-t", "--threads", type=int, default=2)
-    ap.add_argument("--f64", action="store_true", help="also the float64 numpy forward pass (reference)")
-    ap.add_argument("--only", help="comma-separated evaluators to run (default: all)")
-    args = ap.parse_args()
-    text = text_file()
-    want = lambda k: not args.only or k in args.only.split(",")
-
+def score_text(args, text, want):
+    """Per-token NLL of every wanted evaluator over one text."""
     from llama_cpp import Llama
     with lce.quiet():
         tok = Llama(model_path=args.model, n_ctx=args.ctx, vocab_only=True, verbose=False)
     toks_all = lce.tokens(tok, open(text, encoding="utf-8").read())
     bos = tok.token_bos() if tok._model.add_bos_token() and tok.token_bos() >= 0 else None
     del tok
+    chunks = args.chunks or len(toks_all) // args.ctx
+    if chunks < 1 or chunks * args.ctx > len(toks_all):
+        sys.exit(f"{text}: {len(toks_all)} tokens hold {len(toks_all) // args.ctx} chunks of {args.ctx}, not {chunks}")
 
     res = {}
     if want("osprey"):
-        res["osprey"], otoks = osprey_nll(args.osprey, args.model, text, args.ctx, args.chunks, args.threads, False)
+        res["osprey"], otoks = osprey_nll(args.osprey, args.model, text, args.ctx, chunks, args.threads, False)
         if bos is not None:  # Osprey stores each chunk as decoded: BOS in front
-            otoks = otoks.copy().reshape(args.chunks, args.ctx)[:, 1:].ravel()
-            ltoks = np.array(toks_all[:args.chunks * args.ctx]).reshape(args.chunks, args.ctx)[:, 1:].ravel()
+            otoks = otoks.copy().reshape(chunks, args.ctx)[:, 1:].ravel()
+            ltoks = np.array(toks_all[:chunks * args.ctx]).reshape(chunks, args.ctx)[:, 1:].ravel()
         else:
-            ltoks = np.array(toks_all[:args.chunks * args.ctx])
+            ltoks = np.array(toks_all[:chunks * args.ctx])
         if not np.array_equal(otoks, ltoks):
             sys.exit("Osprey and llama.cpp tokenize the text differently")
     if want("osprey-exact"):
-        res["osprey-exact"], _ = osprey_nll(args.osprey, args.model, text, args.ctx, args.chunks, args.threads, True)
+        res["osprey-exact"], _ = osprey_nll(args.osprey, args.model, text, args.ctx, chunks, args.threads, True)
     if want("llama"):
-        res["llama"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads)
+        res["llama"] = llama_nll(args.model, toks_all, args.ctx, chunks, args.threads)
     if want("llama-fa"):
-        res["llama-fa"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads, flash=True)
+        res["llama-fa"] = llama_nll(args.model, toks_all, args.ctx, chunks, args.threads, flash=True)
     if want("llama-b32"):
-        res["llama-b32"] = llama_nll(args.model, toks_all, args.ctx, args.chunks, args.threads, n_batch=32)
+        res["llama-b32"] = llama_nll(args.model, toks_all, args.ctx, chunks, args.threads, n_batch=32)
     if args.f64:
-        res["f64"] = f64_nll(args.model, toks_all, args.ctx, args.chunks, bos)
+        res["f64"] = f64_nll(args.model, toks_all, args.ctx, chunks, bos)
+    return chunks, res
+
+
+def same_ppl_verdict(d, tol=0.001):
+    """d: per-token NLL llama - osprey. The 95% interval of the mean against +-tol."""
+    mean, se = d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+    lo, hi = mean - 1.96 * se, mean + 1.96 * se
+    word = "same within ±0.1%" if -tol < lo and hi < tol else "different" if hi < -tol or lo > tol else \
+        "inconclusive (the text is too short to tell)"
+    return (f"ln(PPL llama.cpp / PPL Osprey) = {100 * mean:+.3f}% ± {100 * se:.3f}% "
+            f"(95% interval [{100 * lo:+.3f}%, {100 * hi:+.3f}%]): {word}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-m", "--model", required=True)
+    ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "tools", "osprey"))
+    ap.add_argument("-c", "--ctx", type=int, default=256)
+    ap.add_argument("--chunks", type=int, default=6, help="chunks per text (0: all whole chunks)")
+    ap.add_argument("-f", "--text", action="append", help="devil (default), kjv or a path; repeatable")
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("--f64", action="store_true", help="also the float64 numpy forward pass (reference)")
+    ap.add_argument("--only", help="comma-separated evaluators to run (default: all)")
+    ap.add_argument("--save", help="write the per-token NLL of each evaluator and text to this .npz")
+    args = ap.parse_args()
+    want = lambda k: not args.only or k in args.only.split(",")
+
+    res, parts = {}, []
+    for name in args.text or ["devil"]:
+        chunks, r = score_text(args, named_text(name), want)
+        parts.append(f"{os.path.basename(name)} {chunks} chunks")
+        for k, v in r.items():
+            res.setdefault(k, []).append(v)
+    if args.save:
+        np.savez(args.save, **{f"{k}_{i}": v for k, vs in res.items() for i, v in enumerate(vs)})
+    res = {k: np.concatenate(v) for k, v in res.items()}
     ref = "f64" if "f64" in res else "osprey-exact" if "osprey-exact" in res else next(iter(res))
 
     n = len(next(iter(res.values())))
-    print(f"{os.path.basename(args.model)}: {args.chunks} chunks of {args.ctx}, {n} scored tokens; reference {ref}")
+    print(f"{os.path.basename(args.model)}: {', '.join(parts)} of {args.ctx}, {n} scored tokens; reference {ref}")
     print("| evaluator | PPL | mean ΔNLL vs ref ± s.e. | RMS ΔNLL vs ref | mean ΔNLL vs osprey ± s.e. | "
           "RMS ΔNLL vs osprey |")
     print("|---|---|---|---|---|---|")
@@ -106,6 +139,8 @@ def main():
         vs_ref = paired(v - res[ref]) if k != ref else "- | -"
         print(f"| {k} | {np.exp(v.mean()):.4f} | {vs_ref} | {vs_osprey} |")
     print("(ΔNLL in nats per token: PPL ratio = exp(mean ΔNLL); s.e. of the paired mean)")
+    if "osprey" in res and "llama" in res:
+        print(same_ppl_verdict(res["llama"] - res["osprey"]))
     return 0
 
 

@@ -53,6 +53,32 @@ def text_file():
     return out
 
 
+KJV_BOOKS = "Genesis 1:1-Deuteronomy 34:12"  # the Pentateuch: ~200k tokens, enough for any chunk count here
+
+
+def kjv_text():
+    """A second public-domain text: the King James Bible's first five books, from Debian's bible-kjv
+    (`bible` prints a chapter's title, then a verse a line after its number; the numbers are
+    dropped)."""
+    out = os.path.join(CACHE, "text", "kjv_pentateuch.txt")
+    if not os.path.exists(out):
+        try:
+            r = subprocess.run(["bible", "-l999999", KJV_BOOKS], capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"`bible` failed ({e}): apt-get install bible-kjv")
+        lines = [re.sub(r"^\s*\d+ ", "", l) for l in r.stdout.splitlines() if l.strip()]
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out + ".tmp", "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(out + ".tmp", out)
+    return out
+
+
+def named_text(name):
+    """A text by name (devil, kjv) or a path."""
+    return {"devil": text_file, "kjv": kjv_text}.get(name, lambda: name)()
+
+
 def text_halves(text):
     """The text cut in two at a line break near the middle: (first half, second half) files."""
     out = [os.path.splitext(text)[0] + s for s in (".head.txt", ".tail.txt")]

@@ -1,24 +1,46 @@
 #include "backends/cpu/packed_weights.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 
 namespace osprey {
+
+uint8_t* PackedWeights::allocate(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20, kChunk = size_t{8} << 20;
+  bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  for (Chunk& c : chunks_)
+    if (c.size - c.used >= bytes) {
+      uint8_t* p = c.mem.get() + c.used;
+      c.used += bytes;
+      return p;
+    }
+  Chunk c;
+  c.size = std::max(kChunk, (bytes + kHuge - 1) / kHuge * kHuge);
+  c.mem.reset((uint8_t*)std::aligned_alloc(kHuge, c.size));
+  if (!c.mem) return nullptr;
+#ifdef MADV_HUGEPAGE
+  madvise(c.mem.get(), c.size, MADV_HUGEPAGE);  // advice only: without it, 4 KiB pages
+#endif
+  c.used = bytes;
+  chunks_.push_back(std::move(c));
+  return chunks_.back().mem.get();
+}
 
 const uint8_t* PackedWeights::get(const kernels::PackedFormat& f, const uint8_t* w, size_t offset, int64_t K,
                                   int64_t N, ThreadPool& pool) {
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{offset, &f, K, N};
-  if (auto it = packed_.find(key); it != packed_.end()) return it->second.get();
+  if (auto it = packed_.find(key); it != packed_.end()) return it->second;
   const int64_t groups = N / kernels::kPackRows;
   const size_t gb = f.group_bytes(K), wrow = (size_t)dtype_row_bytes(f.weight, K);
-  const size_t bytes = (gb * (size_t)groups + 63) / 64 * 64;
-  std::unique_ptr<uint8_t, Free> dst((uint8_t*)std::aligned_alloc(64, bytes ? bytes : 64));
-  if (!dst) return nullptr;
-  uint8_t* out = dst.get();
+  uint8_t* out = allocate(gb * (size_t)groups);
+  if (!out) return nullptr;
   pool.parallel_for(groups, [&](int64_t b, int64_t e, int) {
     for (int64_t g = b; g < e; ++g) f.pack(w + (size_t)g * kernels::kPackRows * wrow, wrow, K, out + (size_t)g * gb);
   });
-  return (packed_[key] = std::move(dst)).get();
+  return packed_[key] = out;
 }
 
 }  // namespace osprey

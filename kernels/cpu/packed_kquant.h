@@ -31,7 +31,7 @@ namespace osprey::kernels {
 struct PackedQ4K {
   uint16_t d[16], dmin[16];  // f16, as in the source blocks
   uint8_t scales[8][16];     // [sub-block][row], 6-bit
-  uint8_t mins[8][16];
+  uint8_t mins[4][32];       // [pair p][2 row + j]: the min of sub-block 2 p + j, 6-bit
   uint8_t qs[8][4][64];
 };
 static_assert(sizeof(PackedQ4K) == 2368);
@@ -41,7 +41,7 @@ static_assert(sizeof(PackedQ4K) == 2368);
 struct PackedQ5K {
   uint16_t d[16], dmin[16];
   uint8_t scales[8][16];
-  uint8_t mins[8][16];
+  uint8_t mins[4][32];
   uint8_t qh[8][64];
   uint8_t qs[8][4][64];
 };
@@ -58,6 +58,12 @@ struct PackedQ6K {
 };
 static_assert(sizeof(PackedQ6K) == 3360);
 
+// The sums of an activation super-block's sub-blocks of 32 (Q4_K / Q5_K mins), as int16:
+// bsums holds sums of 16, so each is within 2 * 16 * 128.
+inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
+  for (int s = 0; s < 8; ++s) out[s] = (int16_t)(x.bsums[2 * s] + x.bsums[2 * s + 1]);
+}
+
 // The portable packing (PackedFormat::pack), shared by every ISA's table.
 void pack_q4_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q5_K(const void* src, size_t stride, int64_t K, void* dst);
@@ -67,9 +73,10 @@ size_t packed_q5_K_bytes(int64_t K);
 size_t packed_q6_K_bytes(int64_t K);
 
 // An ISA's register tile: 16 rows (P: one packed super-block type) x C activation columns,
-// y[c * ldy + r], over nsb super-blocks.
+// y[c * ldy + r], over nsb super-blocks; stream: the weights are read this once (prefetch).
 template <class P>
-using PackedTileFn = void (*)(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy);
+using PackedTileFn = void (*)(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy,
+                              bool stream);
 
 // PackedFormat::gemm from tiles[C - 1] = the C-column tile, C = 1..N. Groups outer, columns
 // in tiles of N inner (a group's packed lines stay in L1 while the columns stream); a ragged
@@ -78,13 +85,14 @@ template <class P, size_t N, const PackedTileFn<P> (&kTiles)[N]>
 void gemm_packed_tiles(const void* packed, int64_t groups, const void* x, size_t x_stride, int64_t cols, int64_t K,
                        float* y, int64_t ldy) {
   const int64_t nsb = K / 256;
+  const bool stream = cols <= (int64_t)N;
   for (int64_t g = 0; g < groups; ++g) {
     const P* w = (const P*)packed + g * nsb;
     for (int64_t c0 = 0; c0 < cols; c0 += (int64_t)N) {
       const block_q8_K* xs[N];
       const int64_t n = std::min<int64_t>((int64_t)N, cols - c0);
       for (int64_t c = 0; c < n; ++c) xs[c] = (const block_q8_K*)((const uint8_t*)x + (size_t)(c0 + c) * x_stride);
-      kTiles[n - 1](w, nsb, xs, y + c0 * ldy + g * 16, ldy);
+      kTiles[n - 1](w, nsb, xs, y + c0 * ldy + g * 16, ldy, stream);
     }
   }
 }

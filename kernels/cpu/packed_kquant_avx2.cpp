@@ -33,7 +33,7 @@ inline __m256 widen_f16(const uint16_t* h) { return _mm256_cvtph_ps(_mm_loadu_si
 
 // Rows 8 h .. 8 h + 7 x C columns of Q4_K or Q5_K (P = PackedQ4K / PackedQ5K), y[c * ldy + r].
 template <class P, int C>
-void half_q45_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy) {
+void half_q45_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
   constexpr bool kQ5 = std::is_same_v<P, PackedQ5K>;
   const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
   __m256 acc[C];
@@ -41,9 +41,14 @@ void half_q45_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, flo
   for (int64_t i = 0; i < nsb; ++i) {
     const P& b = w[i];
     __m256i isum[C], msum[C];
-    for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm256_setzero_si256();
+    int16_t bs[C][8];
+    for (int c = 0; c < C; ++c) {
+      isum[c] = msum[c] = _mm256_setzero_si256();
+      bsums_of_32(xs[c][i], bs[c]);
+    }
     for (int s = 0; s < 8; ++s) {
-      const __m256i sc = pairs8<false>(b.scales[s] + 8 * h), m = pairs8<false>(b.mins[s] + 8 * h);
+      if (stream) prefetch_ahead<sizeof(P), 8>(&b, s);
+      const __m256i sc = pairs8<false>(b.scales[s] + 8 * h);
       __m256i q[8];
       for (int t = 0; t < 4; ++t) {
         const __m256i raw = load32(b.qs[s][t] + 32 * h);
@@ -67,7 +72,10 @@ void half_q45_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, flo
         const __m256i scaled = kQ5 ? _mm256_add_epi32(_mm256_madd_epi16(plo, sc), _mm256_madd_epi16(phi, sc))
                                    : _mm256_madd_epi16(_mm256_add_epi16(plo, phi), sc);
         isum[c] = _mm256_add_epi32(isum[c], scaled);
-        msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(m, bcast4(xs[c][i].bsums + 2 * s)));
+      }
+      if (s % 2) {  // the rows' (min s - 1, min s) pairs against the two sub-blocks' sums
+        const __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(b.mins[s / 2] + 16 * h)));
+        for (int c = 0; c < C; ++c) msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(m, bcast4(bs[c] + s - 1)));
       }
     }
     const __m256 d = widen_f16(b.d + 8 * h), dmin = widen_f16(b.dmin + 8 * h);
@@ -82,7 +90,8 @@ void half_q45_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, flo
 
 // Rows 8 h .. 8 h + 7 x C columns of Q6_K.
 template <int C>
-void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy) {
+void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy,
+               bool stream) {
   const __m256i low4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
   __m256 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
@@ -91,6 +100,7 @@ void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* 
     __m256i isum[C], offset[C];
     for (int c = 0; c < C; ++c) isum[c] = offset[c] = _mm256_setzero_si256();
     for (int s = 0; s < 16; ++s) {
+      if (stream) prefetch_ahead<sizeof(PackedQ6K), 16>(&b, s);
       const __m256i l0 = load32(b.ql[s][0] + 32 * h), l1 = load32(b.ql[s][1] + 32 * h), hb = load32(b.qh[s] + 32 * h);
       const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), hi2));
       const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), hi2));
@@ -121,11 +131,11 @@ void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* 
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
 }
 
-// The 16-row tile: rows 0-7, then 8-15.
-template <class P, int C, void (*Half)(const P*, int64_t, int, const block_q8_K* const*, float*, int64_t)>
-void tile16(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy) {
-  Half(w, nsb, 0, xs, y, ldy);
-  Half(w, nsb, 1, xs, y, ldy);
+// The 16-row tile: rows 0-7, then 8-15 (their lines are in cache by then).
+template <class P, int C, void (*Half)(const P*, int64_t, int, const block_q8_K* const*, float*, int64_t, bool)>
+void tile16(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
+  Half(w, nsb, 0, xs, y, ldy, stream);
+  Half(w, nsb, 1, xs, y, ldy, false);
 }
 template <class P, int C>
 constexpr PackedTileFn<P> tile_q45 = tile16<P, C, half_q45_K<P, C>>;

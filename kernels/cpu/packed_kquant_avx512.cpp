@@ -29,40 +29,50 @@ inline __m512i widen_u8(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_load
 
 // 16 rows x C columns of Q4_K or Q5_K (P = PackedQ4K / PackedQ5K), y[c * ldy + r].
 template <class P, int C>
-void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
+  constexpr bool kQ5 = std::is_same_v<P, PackedQ5K>;
+  const __m512i low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8((char)0xF0), bit4 = _mm512_set1_epi8(0x10);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {
     const P& b = w[i];
     __m512i isum[C], msum[C];
-    for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm512_setzero_si512();
+    int16_t bs[C][8];
+    for (int c = 0; c < C; ++c) {
+      isum[c] = msum[c] = _mm512_setzero_si512();
+      bsums_of_32(xs[c][i], bs[c]);
+    }
     for (int s = 0; s < 8; ++s) {
-      __m512i q[8];
+      if (stream) prefetch_ahead<sizeof(P), 8>(&b, s);
+      // Q4_K keeps each high nibble in place (16 times its value, at most 240): one AND a
+      // line, and the sum of those products, a multiple of 16, shifts back exactly.
+      __m512i lo[4], hi[4];
       for (int t = 0; t < 4; ++t) {
         const __m512i raw = _mm512_loadu_si512(b.qs[s][t]);
-        q[t] = _mm512_and_si512(raw, low4);
-        q[4 + t] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        lo[t] = _mm512_and_si512(raw, low4);
+        hi[t] = kQ5 ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4) : _mm512_and_si512(raw, high4);
       }
-      if constexpr (std::is_same_v<P, PackedQ5K>) {  // fifth bits: bit t / 4 + t to bit 4, or'ed in
+      if constexpr (kQ5) {  // fifth bits: bit t / 4 + t to bit 4, or'ed in
         const __m512i h = _mm512_loadu_si512(b.qh[s]);
         for (int t = 0; t < 4; ++t) {
-          q[t] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 4 - t), bit4, q[t], 0xEA);
-          q[4 + t] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(h, t), bit4, q[4 + t], 0xEA);
+          lo[t] = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 4 - t), bit4, lo[t], 0xEA);
+          hi[t] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(h, t), bit4, hi[t], 0xEA);
         }
       }
       const __m512i sc = widen_u8(b.scales[s]);
-      const __m512i m = widen_u8(b.mins[s]);
-      const __m512i m2 = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));  // (min, min) int16 pairs
       for (int c = 0; c < C; ++c) {
         const int8_t* xq = xs[c][i].qs + 32 * s;
-        __m512i sub = _mm512_setzero_si512();
+        __m512i sl = _mm512_setzero_si512(), sh = _mm512_setzero_si512();
         for (int t = 0; t < 4; ++t) {
-          sub = _mm512_dpbusd_epi32(sub, q[t], bcast4(xq + 4 * t));
-          sub = _mm512_dpbusd_epi32(sub, q[4 + t], bcast4(xq + 16 + 4 * t));
+          sl = _mm512_dpbusd_epi32(sl, lo[t], bcast4(xq + 4 * t));
+          sh = _mm512_dpbusd_epi32(sh, hi[t], bcast4(xq + 16 + 4 * t));
         }
+        const __m512i sub = _mm512_add_epi32(sl, kQ5 ? sh : _mm512_srai_epi32(sh, 4));
         isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sub, sc));
-        msum[c] = _mm512_dpwssd_epi32(msum[c], m2, bcast4(xs[c][i].bsums + 2 * s));
+      }
+      if (s % 2) {  // the rows' (min s - 1, min s) int16 pairs against the two sub-blocks' sums
+        const __m512i m = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)b.mins[s / 2]));
+        for (int c = 0; c < C; ++c) msum[c] = _mm512_dpwssd_epi32(msum[c], m, bcast4(bs[c] + s - 1));
       }
     }
     const __m512 d = widen_f16(b.d), dmin = widen_f16(b.dmin);
@@ -77,8 +87,8 @@ void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
 
 // 16 rows x C columns of Q6_K.
 template <int C>
-void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
+void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), pairs = _mm512_set1_epi8(0x33);
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {
@@ -87,14 +97,16 @@ void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, flo
     for (int c = 0; c < C; ++c) isum[c] = offset[c] = _mm512_setzero_si512();
     __m512i sc_even;
     for (int s = 0; s < 16; ++s) {
+      if (stream) prefetch_ahead<sizeof(PackedQ6K), 16>(&b, s);
       const __m512i l0 = _mm512_loadu_si512(b.ql[s][0]), l1 = _mm512_loadu_si512(b.ql[s][1]);
       const __m512i h = _mm512_loadu_si512(b.qh[s]);
-      // (a & 0x30) | b in one vpternlogd: imm 0xEA = (A & B) | C with A = shifted h, B = hi2.
-      const __m512i q0 = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 4), hi2, _mm512_and_si512(l0, low4), 0xEA);
-      const __m512i q1 = _mm512_ternarylogic_epi32(_mm512_slli_epi16(h, 2), hi2, _mm512_and_si512(l1, low4), 0xEA);
-      const __m512i q2 = _mm512_ternarylogic_epi32(h, hi2, _mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), 0xEA);
-      const __m512i q3 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(h, 2), hi2,
-                                                   _mm512_and_si512(_mm512_srli_epi16(l1, 4), low4), 0xEA);
+      // ha holds the top bits of lines 0 and 2 at bits 0-1 and 4-5, hb those of lines 1 and 3,
+      // each with zeros above; one select (imm 0xCA: low4 ? low bits : top bits) a line.
+      const __m512i ha = _mm512_and_si512(h, pairs), hb = _mm512_and_si512(_mm512_srli_epi16(h, 2), pairs);
+      const __m512i q0 = _mm512_ternarylogic_epi32(low4, l0, _mm512_slli_epi16(ha, 4), 0xCA);
+      const __m512i q1 = _mm512_ternarylogic_epi32(low4, l1, _mm512_slli_epi16(hb, 4), 0xCA);
+      const __m512i q2 = _mm512_ternarylogic_epi32(low4, _mm512_srli_epi16(l0, 4), ha, 0xCA);
+      const __m512i q3 = _mm512_ternarylogic_epi32(low4, _mm512_srli_epi16(l1, 4), hb, 0xCA);
       const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)b.scales[s]));
       for (int c = 0; c < C; ++c) {
         const int8_t* xq = xs[c][i].qs + 16 * s;

@@ -44,7 +44,7 @@ void pack_q45_K(const void* src, size_t stride, int64_t K, void* dst) {
       k4_scales_mins(b[r].scales, &sc8, &m8);
       for (int s = 0; s < 8; ++s) {
         p.scales[s][r] = (uint8_t)(sc8 >> (8 * s));
-        p.mins[s][r] = (uint8_t)(m8 >> (8 * s));
+        p.mins[s / 2][2 * r + s % 2] = (uint8_t)(m8 >> (8 * s));
       }
     }
     // Source sub-blocks 2u and 2u + 1 are the low and high nibbles of qs[32 u .. 32 u + 31].
@@ -118,7 +118,7 @@ inline float step(float acc, float d_w, float d_x, int32_t isum) { return std::f
 
 // One column, 16 rows: the order itself, written plainly.
 template <class P>
-void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t) {
+void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t, bool) {
   for (int r = 0; r < 16; ++r) {
     float acc = 0;
     for (int64_t i = 0; i < nsb; ++i) {
@@ -138,7 +138,7 @@ void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
             sub += lo * xi.qs[32 * s + 4 * t + j] + hi * xi.qs[32 * s + 16 + 4 * t + j];
           }
         isum += b.scales[s][r] * sub;
-        msum += b.mins[s][r] * (xi.bsums[2 * s] + xi.bsums[2 * s + 1]);
+        msum += b.mins[s / 2][2 * r + s % 2] * (xi.bsums[2 * s] + xi.bsums[2 * s + 1]);
       }
       acc = step(acc, f16_to_f32(b.d[r]), xi.d, isum);
       acc = std::fma(-(f16_to_f32(b.dmin[r]) * xi.d), (float)msum, acc);
@@ -147,7 +147,7 @@ void tile_q45_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
   }
 }
 
-void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t) {
+void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t, bool) {
   for (int r = 0; r < 16; ++r) {
     float acc = 0;
     for (int64_t i = 0; i < nsb; ++i) {

@@ -19,6 +19,7 @@
 //   y = acc
 // Activations are block_q8_act_isum rows (ActQuant::Q8_32_ISUM).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -38,6 +39,32 @@ size_t group_bytes_q8_0(int64_t K);
 void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q8_0(const void* src, size_t stride, int64_t K, void* dst);
+
+// An ISA's register tile: rows 8 h .. of a group (h = 0 where a register holds all 16 rows)
+// by C activation columns over all nb blocks, y[c * ldy + r]; stream: the weights are read
+// this once (prefetch).
+using TileFn = void (*)(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stride, float* y,
+                        int64_t ldy, bool stream);
+
+// PackedFormat::gemm from tiles[C - 1] = the C-column tile, C = 1..N, each group's Halves row
+// halves in turn: groups outer, columns in tiles of N inner (the group's lines stay in cache
+// while the columns stream); a ragged last tile takes the narrower tile, same numbers.
+template <size_t BlockBytes, int Halves, size_t N, const TileFn (&kTiles)[N]>
+void gemm_tiles(const void* packed, int64_t groups, const void* xv, size_t x_stride, int64_t cols, int64_t K,
+                float* y, int64_t ldy) {
+  const int64_t nb = K / 32;
+  const auto* x = (const uint8_t*)xv;
+  const bool stream = cols <= (int64_t)N;
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* grp = (const uint8_t*)packed + (size_t)g * (size_t)nb * BlockBytes;
+    for (int h = 0; h < Halves; ++h)
+      for (int64_t c0 = 0; c0 < cols; c0 += (int64_t)N) {
+        const int64_t n = std::min<int64_t>((int64_t)N, cols - c0);
+        kTiles[n - 1](grp, h, nb, x + (size_t)c0 * x_stride, x_stride, y + c0 * ldy + g * kPackRows, ldy,
+                      stream && h == 0);
+      }
+  }
+}
 
 // One ISA's table: the shared layouts with that ISA's products (anonymous: each per-ISA
 // file gets its own copy).

@@ -96,11 +96,13 @@ struct Q8_0 {
 
 // Rows 8h..8h+7 of one group by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
-void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy) {
+void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy,
+          bool stream) {
   __m256 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = grp + (size_t)b * T::kBlockBytes;
+    if (stream) prefetch_ahead<T::kBlockBytes>(blk);
     __m256i w[8];
     T::decode(blk, h, w);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(blk + 16 * h)));
@@ -113,30 +115,11 @@ void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stri
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
 }
 
+// Four columns a tile; rows 0-7, then 8-15 (their lines are in cache by then).
 template <class T>
-void gemm(const void* packed, int64_t groups, const void* xv, size_t x_stride, int64_t cols, int64_t K, float* y,
-          int64_t ldy) {
-  constexpr int kCols = 4;
-  const int64_t nb = K / 32;
-  const auto* x = (const uint8_t*)xv;
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint8_t* grp = (const uint8_t*)packed + (size_t)g * (size_t)nb * T::kBlockBytes;
-    float* yg = y + g * kPackRows;
-    for (int h = 0; h < 2; ++h) {
-      int64_t c = 0;
-      for (; c + kCols <= cols; c += kCols)
-        tile<T, kCols>(grp, h, nb, x + (size_t)c * x_stride, x_stride, yg + c * ldy, ldy);
-      const uint8_t* xc = x + (size_t)c * x_stride;
-      float* yc = yg + c * ldy;
-      switch (cols - c) {
-        case 1: tile<T, 1>(grp, h, nb, xc, x_stride, yc, ldy); break;
-        case 2: tile<T, 2>(grp, h, nb, xc, x_stride, yc, ldy); break;
-        case 3: tile<T, 3>(grp, h, nb, xc, x_stride, yc, ldy); break;
-        default: break;
-      }
-    }
-  }
-}
+constexpr q32::TileFn kTiles[] = {tile<T, 1>, tile<T, 2>, tile<T, 3>, tile<T, 4>};
+template <class T>
+constexpr auto gemm = q32::gemm_tiles<T::kBlockBytes, 2, 4, kTiles<T>>;
 
 }  // namespace
 

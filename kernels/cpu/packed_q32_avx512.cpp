@@ -63,11 +63,12 @@ inline __m512i bcast4(const int8_t* p) {
 
 // One group (16 rows) by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
-void tile(const uint8_t* grp, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy) {
+void tile(const uint8_t* grp, int, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy, bool stream) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = grp + (size_t)b * T::kBlockBytes;
+    if (stream) prefetch_ahead<T::kBlockBytes>(blk);
     __m512i w[8];
     T::decode(blk, w);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)blk));
@@ -91,31 +92,12 @@ void tile(const uint8_t* grp, int64_t nb, const uint8_t* x, size_t x_stride, flo
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
+// Eight columns a tile.
 template <class T>
-void gemm(const void* packed, int64_t groups, const void* xv, size_t x_stride, int64_t cols, int64_t K, float* y,
-          int64_t ldy) {
-  constexpr int kCols = 8;
-  const int64_t nb = K / 32;
-  const auto* x = (const uint8_t*)xv;
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint8_t* grp = (const uint8_t*)packed + (size_t)g * (size_t)nb * T::kBlockBytes;
-    float* yg = y + g * kPackRows;
-    int64_t c = 0;
-    for (; c + kCols <= cols; c += kCols) tile<T, kCols>(grp, nb, x + (size_t)c * x_stride, x_stride, yg + c * ldy, ldy);
-    const uint8_t* xc = x + (size_t)c * x_stride;
-    float* yc = yg + c * ldy;
-    switch (cols - c) {
-      case 1: tile<T, 1>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 2: tile<T, 2>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 3: tile<T, 3>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 4: tile<T, 4>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 5: tile<T, 5>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 6: tile<T, 6>(grp, nb, xc, x_stride, yc, ldy); break;
-      case 7: tile<T, 7>(grp, nb, xc, x_stride, yc, ldy); break;
-      default: break;
-    }
-  }
-}
+constexpr q32::TileFn kTiles[] = {tile<T, 1>, tile<T, 2>, tile<T, 3>, tile<T, 4>,
+                                  tile<T, 5>, tile<T, 6>, tile<T, 7>, tile<T, 8>};
+template <class T>
+constexpr auto gemm = q32::gemm_tiles<T::kBlockBytes, 1, 8, kTiles<T>>;
 
 // lround(v) for every lane: trunc, then one away from zero where |fraction| >= 0.5 (the
 // fraction v - trunc(v) is exact, so ties go the way lround takes them).
