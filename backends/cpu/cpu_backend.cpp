@@ -139,6 +139,22 @@ bool matmul_packed(CpuBackend::Call& c, int64_t M, int64_t K, int64_t N) {
   });
 }
 
+// A MATMUL's 16-bit float weight: a model tensor in mapped memory is read from a copy in
+// huge-page memory (PackedWeights::copy), made on first use. The bytes are the same; read
+// from 4 KiB file pages, the one-token product streamed ~5% slower (1.1B F16 on the 2-core
+// Zen 4 machine, passes interleaved in one process, session 11). Otherwise the weight itself.
+const void* float_weights(CpuBackend::Call& c, int64_t K, int64_t N) {
+  const Node& w = src(c, 1);
+  auto* hb = dynamic_cast<HostBuffer*>(c.src_at[1].buffer);
+  if ((w.dtype != DType::F16 && w.dtype != DType::BF16) || w.op != Op::TENSOR || !hb || !hb->packs() ||
+      !kernels::repack_enabled())
+    return c.src[1];
+  const int64_t row = dtype_row_bytes(w.dtype, K);
+  const uint8_t* copy =
+      row < 0 ? nullptr : hb->packs()->copy((const uint8_t*)c.src[1], c.src_at[1].offset, (size_t)row * (size_t)N, c.pool);
+  return copy ? copy : c.src[1];
+}
+
 }  // namespace
 
 CpuBackend::CpuBackend(CpuBackendOptions opts)
@@ -202,8 +218,9 @@ void CpuBackend::register_working_kernels() {
         return true;
       });
     }
+    const void* wd = float_weights(c, K, N);
     return split(c, N, N * K * M, [&](int64_t b, int64_t e, int t) {
-      return kc::matmul(F(c.src[0]), M, K, w.dtype, c.src[1], b, e, N, F(c.dst), scratch(c, t, (size_t)K));
+      return kc::matmul(F(c.src[0]), M, K, w.dtype, wd, b, e, N, F(c.dst), scratch(c, t, (size_t)K));
     });
   });
   register_kernel(Op::ADD, is_f32, [](Call& c) {

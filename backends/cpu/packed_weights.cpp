@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace osprey {
 
@@ -39,6 +40,20 @@ const uint8_t* PackedWeights::get(const kernels::PackedFormat& f, const uint8_t*
   if (!out) return nullptr;
   pool.parallel_for(groups, [&](int64_t b, int64_t e, int) {
     for (int64_t g = b; g < e; ++g) f.pack(w + (size_t)g * kernels::kPackRows * wrow, wrow, K, out + (size_t)g * gb);
+  });
+  return packed_[key] = out;
+}
+
+const uint8_t* PackedWeights::copy(const uint8_t* w, size_t offset, size_t bytes, ThreadPool& pool) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Key key{offset, nullptr, (int64_t)bytes, 0};
+  if (auto it = packed_.find(key); it != packed_.end()) return it->second;
+  uint8_t* out = allocate(bytes);
+  if (!out) return nullptr;
+  constexpr int64_t kPiece = 1 << 20;
+  pool.parallel_for(((int64_t)bytes + kPiece - 1) / kPiece, [&](int64_t b, int64_t e, int) {
+    const size_t lo = (size_t)(b * kPiece), hi = std::min(bytes, (size_t)(e * kPiece));
+    std::memcpy(out + lo, w + lo, hi - lo);
   });
   return packed_[key] = out;
 }

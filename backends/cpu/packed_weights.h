@@ -26,6 +26,9 @@ class PackedWeights {
   // nullptr when out of memory (the caller keeps the unpacked path).
   const uint8_t* get(const kernels::PackedFormat& f, const uint8_t* w, size_t offset, int64_t K, int64_t N,
                      ThreadPool& pool);
+  // The `bytes` bytes at `offset` (`w` points there) copied as they are into huge-page
+  // memory, on first use; nullptr when out of memory.
+  const uint8_t* copy(const uint8_t* w, size_t offset, size_t bytes, ThreadPool& pool);
 
  private:
   struct Free {

@@ -48,6 +48,7 @@ struct PackedFormat {
 // The best packed format for this CPU, or nullptr (no layout for the type, or no kernel for
 // this ISA: then weights stay as they are). OSPREY_REPACK=0 turns repacking off.
 const PackedFormat* packed_format_for(DType weight);
+bool repack_enabled();  // false under OSPREY_REPACK=0: model weights are read where they are mapped
 
 // quantize_act_row() with the best SIMD this CPU has: the same bytes for finite inputs (the
 // packed path quantizes every prompt's activations; the scalar loop was ~10% of a prompt).

@@ -136,14 +136,18 @@ void quantize_act_row_simd(ActQuant q, const float* x, void* dst, int64_t K) {
   quantize_act_row(q, x, dst, K);
 }
 
+bool repack_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("OSPREY_REPACK");
+    return !e || std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
 const PackedFormat* packed_format_for(DType w) {
   // The scalar products are the reference, not a fast path: without SIMD, weights stay as
   // they are. Best usable variant first, capped by OSPREY_CPU_ISA.
-  static const bool off = [] {
-    const char* e = std::getenv("OSPREY_REPACK");
-    return e && std::strcmp(e, "0") == 0;
-  }();
-  if (off) return nullptr;
+  if (!repack_enabled()) return nullptr;
 #if defined(__x86_64__) || defined(__i386__)
   const char* isa = active_isa().name;
   if (std::strcmp(isa, "avx512") == 0)
