@@ -189,7 +189,7 @@ TEST(PackedGemmTables, SimdActivationQuantizerGivesTheSameBytes) {
     for (int j = 1; j < 32; ++j) blk[j] = (float)(j - 16) + (j % 2 ? 0.5f : -0.5f);
   }
   for (int j = 0; j < 32; ++j) x[(size_t)(32 * 5 + j)] = j % 2 ? 0.f : -0.f;  // an all-zero block
-  for (ActQuant q : {ActQuant::Q8_32, ActQuant::Q8_32_ISUM}) {
+  for (ActQuant q : {ActQuant::Q8_32, ActQuant::Q8_32_ISUM, ActQuant::Q8_K}) {  // K: 5 blocks of 256
     std::vector<uint8_t> want(act_row_bytes(q, K)), got(want.size(), 0xCD);
     quantize_act_row(q, x.data(), want.data(), K);
     quantize_act_row_simd(q, x.data(), got.data(), K);

@@ -110,9 +110,28 @@ inline __m512i round_half_away(__m512 v) {
   return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, one));
 }
 
+// One Q8_K block (256 values): a zmm of 16 is exactly one of its bsums groups.
+inline void quantize_q8_K_block(const float* x, block_q8_K* b) {
+  __m512 m = _mm512_setzero_ps();  // a NaN lane leaves the running maximum alone, as below
+  for (int g = 0; g < 16; ++g) m = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)), m);
+  const float amax = _mm512_reduce_max_ps(m);
+  const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
+  const __m512 vid = _mm512_set1_ps(id);
+  b->d = d;
+  for (int g = 0; g < 16; ++g) {
+    const __m512i q = round_half_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vid));
+    _mm_storeu_si128((__m128i*)(b->qs + 16 * g), _mm512_cvtepi32_epi8(q));
+    b->bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+  }
+}
+
 }  // namespace
 
 bool quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
+  if (q == ActQuant::Q8_K) {  // the K-quants' activations: generation quantizes one row a matmul
+    for (int64_t i = 0; i < K / 256; ++i) quantize_q8_K_block(x + 256 * i, (block_q8_K*)dst + i);
+    return true;
+  }
   if (q != ActQuant::Q8_32 && q != ActQuant::Q8_32_ISUM) return false;
   static_assert(sizeof(block_q8_act) == sizeof(block_q8_act_isum));
   for (int64_t i = 0; i < K / 32; ++i) {
