@@ -21,7 +21,6 @@ const VecF32& vf() {
   return v;
 }
 float dot_f32(const float* a, const float* b, int64_t n) { return vf().dot(a, b, n); }
-void axpy(float a, const float* x, float* y, int64_t n) { vf().axpy(a, x, y, n); }
 
 void scale_inplace(float s, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= s;

@@ -5,11 +5,7 @@
 #include "kernels/cpu/packed_kquant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
-#if defined(__GNUC__) && !defined(__clang__)  // GCC 12's AVX-512 headers (see kquant_dot_avx512.cpp)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrin.h"
 
 #include <cstring>
 #include <type_traits>

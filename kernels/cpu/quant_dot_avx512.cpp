@@ -15,12 +15,7 @@
 #include "kernels/cpu/quant_dot.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
-// GCC 12's own AVX-512 headers (their _mm512_undefined_* self-initialisations) trip these.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrin.h"
 
 #include "kernels/cpu/x86_helpers.h"
 
