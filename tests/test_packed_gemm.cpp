@@ -206,9 +206,10 @@ TEST(PackedGemmTables, SimdActivationQuantizerGivesTheSameBytes) {
 TEST(PackedGemmTables, CoverThe32ElementTypes) {
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0}) {
     EXPECT_NE(scalar::packed_format_for(t), nullptr) << dtype_name(t);
-    for (const auto& [name, table] : usable_tables()) {
-      if (std::string(name) == "avx512") EXPECT_NE(table(t), nullptr) << name << " " << dtype_name(t);
-    }
+    for (const auto& [name, table] : usable_tables())
+      if (std::string(name) == "avx512") {
+        EXPECT_NE(table(t), nullptr) << name << " " << dtype_name(t);
+      }
   }
 }
 
