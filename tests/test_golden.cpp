@@ -159,7 +159,9 @@ TEST(KvCacheQuality, KlDivergenceAgainstF16) {
       auto ctx = Context::create(*model, cp);
       EXPECT_TRUE(ctx.ok()) << ctx.error();
       std::vector<float> lg;
-      if (ctx) EXPECT_TRUE(ctx.value()->decode(b, &lg).ok());
+      if (ctx) {
+        EXPECT_TRUE(ctx.value()->decode(b, &lg).ok());
+      }
       return lg;
     };
     const auto base = logits_with(DType::F16), other = logits_with(r.type);
