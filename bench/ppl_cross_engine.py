@@ -114,10 +114,17 @@ def main():
     ap.add_argument("--f64", action="store_true", help="also the float64 numpy forward pass (reference)")
     ap.add_argument("--only", help="comma-separated evaluators to run (default: all)")
     ap.add_argument("--save", help="write the per-token NLL of each evaluator and text to this .npz")
+    ap.add_argument("--merge", action="append", default=[],
+                    help="pool with the tokens of an earlier --save of the same file (other chunks!)")
     args = ap.parse_args()
     want = lambda k: not args.only or k in args.only.split(",")
 
     res, parts = {}, []
+    for path in args.merge:  # earlier runs' tokens first (evaluators both runs have)
+        with np.load(path) as z:
+            for key in z.files:
+                res.setdefault(key.rsplit("_", 1)[0], []).append(z[key])
+        parts.append(f"{os.path.basename(path)}")
     for name in args.text or ["devil"]:
         chunks, r = score_text(args, named_text(name), want)
         parts.append(f"{os.path.basename(name)} {chunks} chunks")
@@ -125,7 +132,9 @@ def main():
             res.setdefault(k, []).append(v)
     if args.save:
         np.savez(args.save, **{f"{k}_{i}": v for k, vs in res.items() for i, v in enumerate(vs)})
-    res = {k: np.concatenate(v) for k, v in res.items()}
+    res = {k: np.concatenate(v) for k, v in res.items() if want(k)}
+    if len({len(v) for v in res.values()}) > 1:
+        sys.exit("the merged runs do not hold the same evaluators")
     ref = "f64" if "f64" in res else "osprey-exact" if "osprey-exact" in res else next(iter(res))
 
     n = len(next(iter(res.values())))

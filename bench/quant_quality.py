@@ -53,17 +53,21 @@ def text_file():
     return out
 
 
-KJV_BOOKS = "Genesis 1:1-Deuteronomy 34:12"  # the Pentateuch: ~200k tokens, enough for any chunk count here
+KJV_BOOKS = {"kjv": ("kjv_pentateuch.txt", "Genesis 1:1-Deuteronomy 34:12"),  # ~200k tokens
+             # Its last three books alone (~110k tokens): disjoint from the first ~90k tokens of
+             # "kjv", so chunks of both can be pooled as long as "kjv" is scored no further.
+             "kjv2": ("kjv_leviticus_deuteronomy.txt", "Leviticus 1:1-Deuteronomy 34:12")}
 
 
-def kjv_text():
+def kjv_text(name="kjv"):
     """A second public-domain text: the King James Bible's first five books, from Debian's bible-kjv
     (`bible` prints a chapter's title, then a verse a line after its number; the numbers are
     dropped)."""
-    out = os.path.join(CACHE, "text", "kjv_pentateuch.txt")
+    fname, books = KJV_BOOKS[name]
+    out = os.path.join(CACHE, "text", fname)
     if not os.path.exists(out):
         try:
-            r = subprocess.run(["bible", "-l999999", KJV_BOOKS], capture_output=True, text=True, check=True)
+            r = subprocess.run(["bible", "-l999999", books], capture_output=True, text=True, check=True)
         except (OSError, subprocess.CalledProcessError) as e:
             sys.exit(f"`bible` failed ({e}): apt-get install bible-kjv")
         lines = [re.sub(r"^\s*\d+ ", "", l) for l in r.stdout.splitlines() if l.strip()]
@@ -75,8 +79,10 @@ def kjv_text():
 
 
 def named_text(name):
-    """A text by name (devil, kjv) or a path."""
-    return {"devil": text_file, "kjv": kjv_text}.get(name, lambda: name)()
+    """A text by name (devil, kjv, kjv2) or a path."""
+    if name in KJV_BOOKS:
+        return kjv_text(name)
+    return text_file() if name == "devil" else name
 
 
 def text_halves(text):
