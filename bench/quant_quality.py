@@ -56,7 +56,9 @@ def text_file():
 KJV_BOOKS = {"kjv": ("kjv_pentateuch.txt", "Genesis 1:1-Deuteronomy 34:12"),  # ~200k tokens
              # Its last three books alone (~110k tokens): disjoint from the first ~90k tokens of
              # "kjv", so chunks of both can be pooled as long as "kjv" is scored no further.
-             "kjv2": ("kjv_leviticus_deuteronomy.txt", "Leviticus 1:1-Deuteronomy 34:12")}
+             "kjv2": ("kjv_leviticus_deuteronomy.txt", "Leviticus 1:1-Deuteronomy 34:12"),
+             # The next six books (~190k tokens), disjoint from both.
+             "kjv3": ("kjv_joshua_kings.txt", "Joshua 1:1-2 Kings 25:30")}
 
 
 def kjv_text(name="kjv"):
@@ -79,7 +81,7 @@ def kjv_text(name="kjv"):
 
 
 def named_text(name):
-    """A text by name (devil, kjv, kjv2) or a path."""
+    """A text by name (devil, kjv, kjv2, kjv3) or a path."""
     if name in KJV_BOOKS:
         return kjv_text(name)
     return text_file() if name == "devil" else name
