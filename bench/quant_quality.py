@@ -58,7 +58,7 @@ KJV_BOOKS = {"kjv": ("kjv_pentateuch.txt", "Genesis 1:1-Deuteronomy 34:12"),  # 
              # "kjv", so chunks of both can be pooled as long as "kjv" is scored no further.
              "kjv2": ("kjv_leviticus_deuteronomy.txt", "Leviticus 1:1-Deuteronomy 34:12"),
              # The next six books (~190k tokens), disjoint from both.
-             "kjv3": ("kjv_joshua_kings.txt", "Joshua 1:1-2 Kings 25:30")}
+             "kjv3": ("kjv_joshua_kings.txt", "Joshua 1:1-2Ki25:30")}
 
 
 def kjv_text(name="kjv"):
