@@ -8,7 +8,10 @@ its own timers around each decode call, logits copy and argmax included), and ll
 through llama-cpp-python (wall clock around `Llama.eval`, which also copies the last
 logits out; its perf counters read zero through these bindings). pp = one batch
 of P random tokens after D tokens of context; tg = N greedy single-token steps after D.
-Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp, and for
+Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp of the means;
+the paired ratio is the geometric mean of each repetition's ratio, with a 95% interval (the
+engines run back to back in each repetition, in alternating order, so it is the robust one
+when the machine drifts). For
 generation the roofline: read bandwidth measured by build/bench/osprey-membw with the same
 threads, between the repetitions of each model (on shared cloud machines it drifts by up to
 2x within minutes; the table gives each model's mean), divided by the bytes one token reads (every weight once, except the token embedding
@@ -17,7 +20,7 @@ V cache rows at depth D), and the fraction of that roof each engine reaches.
 Needs build/tools/osprey, build/bench/osprey-membw, the `gguf` package and
 `pip install llama-cpp-python==0.3.36`.
 """
-import argparse, json, os, random, statistics, subprocess, sys, time
+import argparse, json, math, os, random, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OSPREY = os.path.join(HERE, "..", "build", "tools", "osprey")
@@ -94,6 +97,21 @@ class LlamaCpp:
         return pp, tg
 
 
+def paired_ratio(o, l):
+    """Geometric mean of the per-repetition ratios and its 95% interval: each pair ran
+    back to back, so a drift of the machine's bandwidth between repetitions cancels."""
+    logs = [math.log(x / y) for x, y in zip(o, l) if x > 0 and y > 0]
+    if not logs:
+        return "-"
+    g = math.exp(statistics.mean(logs))
+    if len(logs) < 2:
+        return f"{g:.2f}"
+    # Student t quantiles (two-sided 95%) for df = 1..10; beyond that 2.0 is close enough.
+    t = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)
+    h = (t[len(logs) - 2] if len(logs) <= 11 else 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return f"{g:.2f} [{math.exp(statistics.mean(logs) - h):.2f}, {math.exp(statistics.mean(logs) + h):.2f}]"
+
+
 def fmt(xs):
     return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs) > 1 else 0:.1f}"
 
@@ -111,18 +129,23 @@ def main():
     random.seed(0)
     print(f"threads {a.t}, depth {a.d}, KV cache {a.cache}, {a.r} interleaved repetitions, read bandwidth "
           f"measured before each repetition\n")
-    print("| model | test | osprey t/s | llama.cpp t/s | ratio | bandwidth GB/s | tg roof t/s | osprey % roof | "
-          "llama.cpp % roof |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | test | osprey t/s | llama.cpp t/s | ratio | paired ratio [95%] | bandwidth GB/s | tg roof t/s | "
+          "osprey % roof | llama.cpp % roof |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for m in a.models:
         lc = LlamaCpp(m, a)
         lc.once()  # warm-up
         osprey_once(m, a)
         o_pp, o_tg, l_pp, l_tg, bws = [], [], [], [], []
-        for _ in range(a.r):
+        for rep in range(a.r):
             bws.append(bandwidth_gbps(a.t))
-            p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
-            p, t = lc.once(); l_pp.append(p); l_tg.append(t)
+            # Who goes first alternates: in a pair, the second run meets whatever the
+            # machine's bandwidth has drifted to since the first.
+            for engine in ((0, 1) if rep % 2 == 0 else (1, 0)):
+                if engine == 0:
+                    p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
+                else:
+                    p, t = lc.once(); l_pp.append(p); l_tg.append(t)
         name = os.path.basename(m)
         d = (f" @ d{a.d}" if a.d else "") + (f" kv {a.cache}" if a.cache != "f16" else "")
         bw = statistics.mean(bws)
@@ -132,7 +155,7 @@ def main():
                 mo, ml = statistics.mean(o), statistics.mean(l)
                 extra = (f" {fmt(bws)} | {roof:.1f} | {100 * mo / roof:.0f}% | {100 * ml / roof:.0f}% |"
                          if test.startswith("tg") else " | | | |")
-                print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {mo / ml:.2f} |{extra}")
+                print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {mo / ml:.2f} | {paired_ratio(o, l)} |{extra}")
         sys.stdout.flush()
         del lc
 
