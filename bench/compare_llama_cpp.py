@@ -16,7 +16,8 @@ generation the roofline: read bandwidth measured by build/bench/osprey-membw wit
 threads, between the repetitions of each model (on shared cloud machines it drifts by up to
 2x within minutes; the table gives each model's mean), divided by the bytes one token reads (every weight once, except the token embedding
 table, of which one row is read unless the output projection is tied to it, plus the K and
-V cache rows at depth D), and the fraction of that roof each engine reaches.
+V cache rows at depth D), and the fraction of that roof each engine reaches (the mean over
+repetitions of each one's tokens/s against the bandwidth measured just before it).
 Needs build/tools/osprey, build/bench/osprey-membw, the `gguf` package and
 `pip install llama-cpp-python==0.3.36`.
 """
@@ -149,11 +150,14 @@ def main():
         name = os.path.basename(m)
         d = (f" @ d{a.d}" if a.d else "") + (f" kv {a.cache}" if a.cache != "f16" else "")
         bw = statistics.mean(bws)
-        roof = bw * 1e9 / bytes_per_token(m, a.d, a.cache)
+        per_token = bytes_per_token(m, a.d, a.cache)
+        roof = bw * 1e9 / per_token
+        # Each repetition's tokens/s against the bandwidth measured just before it.
+        frac = lambda xs: statistics.mean(x * per_token / (b * 1e9) for x, b in zip(xs, bws))
         for test, o, l in (("pp%d%s" % (a.p, d), o_pp, l_pp), ("tg%d%s" % (a.n, d), o_tg, l_tg)):
             if statistics.mean(l) > 0 and statistics.mean(o) > 0:
                 mo, ml = statistics.mean(o), statistics.mean(l)
-                extra = (f" {fmt(bws)} | {roof:.1f} | {100 * mo / roof:.0f}% | {100 * ml / roof:.0f}% |"
+                extra = (f" {fmt(bws)} | {roof:.1f} | {100 * frac(o):.0f}% | {100 * frac(l):.0f}% |"
                          if test.startswith("tg") else " | | | |")
                 print(f"| {name} | {test} | {fmt(o)} | {fmt(l)} | {mo / ml:.2f} | {paired_ratio(o, l)} |{extra}")
         sys.stdout.flush()
