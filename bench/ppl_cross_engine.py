@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "tools", "osprey"))
     ap.add_argument("-c", "--ctx", type=int, default=256)
     ap.add_argument("--chunks", type=int, default=6, help="chunks per text (0: all whole chunks)")
-    ap.add_argument("-f", "--text", action="append", help="devil (default), kjv or a path; repeatable")
+    ap.add_argument("-f", "--text", action="append", help="devil (default), kjv, kjv2..kjv5 or a path; repeatable")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("--f64", action="store_true", help="also the float64 numpy forward pass (reference)")
     ap.add_argument("--only", help="comma-separated evaluators to run (default: all)")

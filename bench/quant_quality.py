@@ -58,7 +58,11 @@ KJV_BOOKS = {"kjv": ("kjv_pentateuch.txt", "Genesis 1:1-Deuteronomy 34:12"),  # 
              # "kjv", so chunks of both can be pooled as long as "kjv" is scored no further.
              "kjv2": ("kjv_leviticus_deuteronomy.txt", "Leviticus 1:1-Deuteronomy 34:12"),
              # The next six books (~190k tokens), disjoint from both.
-             "kjv3": ("kjv_joshua_kings.txt", "Joshua 1:1-2Ki25:30")}
+             "kjv3": ("kjv_joshua_kings.txt", "Joshua 1:1-2Ki25:30"),
+             # 1 Chronicles to the Song of Solomon, and the New Testament: disjoint from all
+             # the above and from each other, for same-file checks that need more tokens.
+             "kjv4": ("kjv_chronicles_song.txt", "1Ch1:1-Song8:14"),
+             "kjv5": ("kjv_new_testament.txt", "Mat1:1-Rev22:21")}
 
 
 def kjv_text(name="kjv"):
@@ -81,7 +85,7 @@ def kjv_text(name="kjv"):
 
 
 def named_text(name):
-    """A text by name (devil, kjv, kjv2, kjv3) or a path."""
+    """A text by name (devil, or a key of KJV_BOOKS) or a path."""
     if name in KJV_BOOKS:
         return kjv_text(name)
     return text_file() if name == "devil" else name
