@@ -227,18 +227,8 @@ void score_rows(const float* q, int64_t D, const Rows& k, int64_t n, float scale
 }
 
 template <class Rows>
-void scores_of(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
+void scores(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
   for_row_tiles<2>(R, [&]<int NR>(int64_t r) { score_rows<NR>(q + r * D, D, k, n, scale, s + r * lds, lds); });
-}
-
-void scores(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
-            int64_t lds) {
-  scores_of(q, R, F32Rows{k, ldk}, n, D, scale, s, lds);
-}
-
-void scores_f16(const float* q, int64_t R, const uint8_t* k, size_t stride, int64_t n, int64_t D, float scale,
-                float* s, int64_t lds) {
-  scores_of(q, R, F16Rows{k, stride}, n, D, scale, s, lds);
 }
 
 float max_of(const float* s, int64_t n) {
@@ -318,24 +308,16 @@ void axpy_rows(const float* p, int64_t ldp, const Rows& v, int64_t n, int64_t Dv
 }
 
 template <class Rows>
-void accumulate_of(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
+void accumulate(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
   for_row_tiles<2>(R, [&]<int NR>(int64_t r) { axpy_rows<NR>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); });
-}
-
-void accumulate(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
-                float* acc) {
-  accumulate_of(p, ldp, R, F32Rows{v, ldv}, n, Dv, acc);
-}
-
-void accumulate_f16(const float* p, int64_t ldp, int64_t R, const uint8_t* v, size_t stride, int64_t n, int64_t Dv,
-                    float* acc) {
-  accumulate_of(p, ldp, R, F16Rows{v, stride}, n, Dv, acc);
 }
 
 }  // namespace
 
 const AttnKernels* attn_kernels() {
-  static const AttnKernels k{"avx2", rows_to_f32, scores, exp_sum, accumulate, scores_f16, accumulate_f16, max_of};
+  static const AttnKernels k = attn_table<F32Rows, F16Rows>(
+      "avx2", rows_to_f32, exp_sum, max_of,
+      [](auto&&... a) { scores(a...); }, [](auto&&... a) { accumulate(a...); });
   return &k;
 }
 

@@ -58,6 +58,30 @@ inline void for_row_tiles(int64_t R, Tile&& tile) {
   row_tail<Max - 1>(R - r, r, tile);
 }
 
+// The table of an ISA file whose score and value loops are templates over where the cached
+// rows come from: F32Rows{const float*, int64_t ld} (a widened block) and F16Rows{const
+// uint8_t*, size_t stride} (an f16 cache read in place). Scores and Accumulate are
+// stateless generic lambdas calling the file's scores(q, R, rows, n, D, scale, s, lds) and
+// accumulate(p, ldp, R, rows, n, Dv, acc); instantiated in that file, with its flags.
+template <class F32Rows, class F16Rows, class Scores, class Accumulate>
+AttnKernels attn_table(const char* name, decltype(AttnKernels::rows_to_f32) rows_to_f32,
+                       decltype(AttnKernels::exp_sum) exp_sum, decltype(AttnKernels::max_of) max_of, Scores,
+                       Accumulate) {
+  return {name,
+          rows_to_f32,
+          [](const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
+             int64_t lds) { Scores{}(q, R, F32Rows{k, ldk}, n, D, scale, s, lds); },
+          exp_sum,
+          [](const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv, float* acc) {
+            Accumulate{}(p, ldp, R, F32Rows{v, ldv}, n, Dv, acc);
+          },
+          [](const float* q, int64_t R, const uint8_t* k, size_t stride, int64_t n, int64_t D, float scale, float* s,
+             int64_t lds) { Scores{}(q, R, F16Rows{k, stride}, n, D, scale, s, lds); },
+          [](const float* p, int64_t ldp, int64_t R, const uint8_t* v, size_t stride, int64_t n, int64_t Dv,
+             float* acc) { Accumulate{}(p, ldp, R, F16Rows{v, stride}, n, Dv, acc); },
+          max_of};
+}
+
 namespace scalar {
 const AttnKernels& attn_kernels();
 }

@@ -178,19 +178,9 @@ inline void dots(const float* q, int64_t D, const Rows& k, int64_t j, float scal
 }
 
 template <class Rows>
-void scores_rows(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
+void scores(const float* q, int64_t R, const Rows& k, int64_t n, int64_t D, float scale, float* s, int64_t lds) {
   for (int64_t j = 0; j < n; ++j)
     for_row_tiles<4>(R, [&]<int NR>(int64_t r) { dots<NR>(q + r * D, D, k, j, scale, s + r * lds + j, lds); });
-}
-
-void scores(const float* q, int64_t R, const float* k, int64_t ldk, int64_t n, int64_t D, float scale, float* s,
-            int64_t lds) {
-  scores_rows(q, R, F32Rows{k, ldk}, n, D, scale, s, lds);
-}
-
-void scores_f16(const float* q, int64_t R, const uint8_t* k, size_t stride, int64_t n, int64_t D, float scale,
-                float* s, int64_t lds) {
-  scores_rows(q, R, F16Rows{k, stride}, n, D, scale, s, lds);
 }
 
 float exp_sum(float* s, int64_t n, float m) {
@@ -255,24 +245,16 @@ inline void axpy_rows(const float* p, int64_t ldp, const Rows& v, int64_t n, int
 }
 
 template <class Rows>
-void accumulate_rows(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
+void accumulate(const float* p, int64_t ldp, int64_t R, const Rows& v, int64_t n, int64_t Dv, float* acc) {
   for_row_tiles<4>(R, [&]<int NR>(int64_t r) { axpy_rows<NR>(p + r * ldp, ldp, v, n, Dv, acc + r * Dv); });
-}
-
-void accumulate(const float* p, int64_t ldp, int64_t R, const float* v, int64_t ldv, int64_t n, int64_t Dv,
-                float* acc) {
-  accumulate_rows(p, ldp, R, F32Rows{v, ldv}, n, Dv, acc);
-}
-
-void accumulate_f16(const float* p, int64_t ldp, int64_t R, const uint8_t* v, size_t stride, int64_t n, int64_t Dv,
-                    float* acc) {
-  accumulate_rows(p, ldp, R, F16Rows{v, stride}, n, Dv, acc);
 }
 
 }  // namespace
 
 const AttnKernels* attn_kernels() {
-  static const AttnKernels k{"neon", rows_to_f32, scores, exp_sum, accumulate, scores_f16, accumulate_f16};
+  static const AttnKernels k = attn_table<F32Rows, F16Rows>(
+      "neon", rows_to_f32, exp_sum, nullptr,
+      [](auto&&... a) { scores(a...); }, [](auto&&... a) { accumulate(a...); });
   return &k;
 }
 
