@@ -115,14 +115,20 @@ void quantize_affine_32_weighted(const float* x, void* dst, int64_t n, const flo
 void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
   uint8_t* out = static_cast<uint8_t*>(dst);
   for (int64_t i = 0; i < n / OSPREY_QK8_0; ++i, x += OSPREY_QK8_0) {
+    // std::fmax and std::roundf are library calls on baseline x86-64 (a fifth of a Q6_K
+    // quantize went to them on SmolLM2, whose 576-wide tensors fall back to Q8_0): the same
+    // values inline. A NaN never wins the max, as in fmax.
     float amax = 0.0f;
-    for (int j = 0; j < OSPREY_QK8_0; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    for (int j = 0; j < OSPREY_QK8_0; ++j) {
+      const float a = std::fabs(x[j]);
+      amax = a > amax ? a : amax;
+    }
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     block_q8_0 b;
     b.d = f32_to_f16(d);
-    // roundf rounds half away from zero, as gguf-py's np_roundf and ggml's reference do.
-    for (int j = 0; j < OSPREY_QK8_0; ++j) b.qs[j] = (int8_t)std::roundf(x[j] * id);
+    // Rounded half away from zero, as gguf-py's np_roundf and ggml's reference round.
+    for (int j = 0; j < OSPREY_QK8_0; ++j) b.qs[j] = qfit::round_half_away_i8(x[j] * id);
     std::memcpy(out + i * (int64_t)sizeof(block_q8_0), &b, sizeof b);
   }
 }

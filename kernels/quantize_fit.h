@@ -15,7 +15,7 @@
 // alone brings no FMA, so no multiply-add is fused and every value, hence every quantized
 // file, is the same as from the baseline build.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OSPREY_QFIT_CLONES __attribute__((target_clones("avx2", "default")))
+#define OSPREY_QFIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define OSPREY_QFIT_CLONES
 #endif
@@ -73,6 +73,20 @@ inline float round_clamp_flat(float v, int lo, int hi) {
   float c = v > (float)lo ? v : (float)lo;
   c = c < (float)hi ? c : (float)hi;
   return (float)(int)(c + std::copysign(0.5f, c));
+}
+
+// std::roundf (half away from zero, as ggml's and gguf-py's 8-bit quantizers round) of a
+// value in [-127, 127], inline and branch-free: roundf is a library call on baseline x86-64.
+// The truncation is exact in an int and v - t is exactly the fraction. Out of range values
+// clamp to +-127 and NaN gives 0, so the int conversion is always defined.
+inline int8_t round_half_away_i8(float v) {
+  float c = v >= -127.0f ? v : -127.0f;
+  c = c <= 127.0f ? c : 127.0f;
+  c = v == v ? c : 0.0f;
+  int t = (int)c;
+  const float f = c - (float)t;
+  t += (f >= 0.5f) - (f <= -0.5f);
+  return (int8_t)t;
 }
 
 // The values a group's integer q decodes to: qmin..qmax themselves, or table[q] for an index

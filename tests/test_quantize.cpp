@@ -223,6 +223,27 @@ TEST(QuantizeFit, FlatRoundingEqualsRoundClamp) {
       ASSERT_EQ((int)qfit::round_clamp_flat(v, lo, hi), qfit::round_clamp(v, lo, hi)) << v << " in [" << lo << ", " << hi << "]";
 }
 
+TEST(QuantizeFit, InlineRoundingEqualsRoundf) {
+  namespace qfit = osprey::kernels::qfit;
+  // Every float within 64 ulps of each half-integer and integer of [-127.5, 127.5], then a
+  // dense sweep; the Q8_0 quantizer's values never leave [-127, 127] (+ rounding of the
+  // scale), and outside it the helper clamps.
+  std::vector<float> v = probe_values();
+  for (int k = -255; k <= 255; ++k) {
+    float lo = 0.5f * (float)k, hi = lo;
+    for (int i = 0; i < 64; ++i) lo = std::nextafter(lo, -1e9f), hi = std::nextafter(hi, 1e9f), v.insert(v.end(), {lo, hi});
+  }
+  for (int i = -1270000; i <= 1270000; ++i) v.push_back((float)i * 1e-4f);
+  for (float x : v) {
+    if (std::isnan(x)) {
+      ASSERT_EQ(qfit::round_half_away_i8(x), 0);
+      continue;
+    }
+    const float c = std::fmin(127.0f, std::fmax(-127.0f, x));
+    ASSERT_EQ(qfit::round_half_away_i8(x), (int8_t)std::roundf(c)) << x;
+  }
+}
+
 TEST(QuantizeFit, NearestLevelIsNearest) {
   namespace qfit = osprey::kernels::qfit;
   const int8_t* lv = osprey_iq4nl_values;
