@@ -11,7 +11,7 @@ of P random tokens after D tokens of context; tg = N greedy single-token steps a
 Prints a Markdown table of mean ± sd tokens/s and the ratio Osprey / llama.cpp of the means;
 the paired ratio is the geometric mean of each repetition's ratio, with a 95% interval (the
 engines run back to back in each repetition, in alternating order, so it is the robust one
-when the machine drifts). For
+when the machine drifts; each repetition's numbers go to stderr). For
 generation the roofline: read bandwidth measured by build/bench/osprey-membw with the same
 threads, between the repetitions of each model (on shared cloud machines it drifts by up to
 2x within minutes; the table gives each model's mean), divided by the bytes one token reads (every weight once, except the token embedding
@@ -147,6 +147,8 @@ def main():
                     p, t = osprey_once(m, a); o_pp.append(p); o_tg.append(t)
                 else:
                     p, t = lc.once(); l_pp.append(p); l_tg.append(t)
+            print(f"{os.path.basename(m)} repetition {rep + 1}: {bws[-1]:.1f} GB/s; pp osprey {o_pp[-1]:.1f} "
+                  f"llama.cpp {l_pp[-1]:.1f}; tg osprey {o_tg[-1]:.1f} llama.cpp {l_tg[-1]:.1f} t/s", file=sys.stderr)
         name = os.path.basename(m)
         d = (f" @ d{a.d}" if a.d else "") + (f" kv {a.cache}" if a.cache != "f16" else "")
         bw = statistics.mean(bws)
