@@ -170,7 +170,9 @@ INSTANTIATE_TEST_SUITE_P(Types, WeightTypes,
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 NodeId x_input(Graph& g, std::array<int64_t, 4> ne, uint32_t seed, float lo = -2.f, float hi = 2.f) {
-  return g.input(DType::F32, ne, random_f32((size_t)(ne[0] * ne[1] * ne[2] * ne[3]), seed, lo, hi), "x" + std::to_string(seed));
+  std::string name = "x";  // not "x" + to_string: GCC 12's -Wrestrict false positive
+  name += std::to_string(seed);
+  return g.input(DType::F32, ne, random_f32((size_t)(ne[0] * ne[1] * ne[2] * ne[3]), seed, lo, hi), name);
 }
 
 TEST(Ops, Elementwise) {

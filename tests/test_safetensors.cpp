@@ -3,6 +3,7 @@
 // malformed headers (every truncation, bit flips, each validation rule) that must fail cleanly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -28,11 +29,13 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 
 // A file from a header JSON text and a data section.
 std::vector<uint8_t> make_file(const std::string& header, const std::vector<uint8_t>& data = {}) {
-  std::vector<uint8_t> b(8);
+  // Sized once and copied into: GCC 12 warned (-Warray-bounds, a false positive) on the
+  // inserts into an 8-byte vector.
+  std::vector<uint8_t> b(8 + header.size() + data.size());
   const uint64_t n = header.size();
   std::memcpy(b.data(), &n, 8);
-  b.insert(b.end(), header.begin(), header.end());
-  b.insert(b.end(), data.begin(), data.end());
+  std::copy(header.begin(), header.end(), b.begin() + 8);
+  std::copy(data.begin(), data.end(), b.begin() + 8 + (std::ptrdiff_t)header.size());
   return b;
 }
 
