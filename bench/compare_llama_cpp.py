@@ -104,13 +104,16 @@ def paired_ratio(o, l):
     logs = [math.log(x / y) for x, y in zip(o, l) if x > 0 and y > 0]
     if not logs:
         return "-"
-    g = math.exp(statistics.mean(logs))
+    mean = statistics.mean(logs)
     if len(logs) < 2:
-        return f"{g:.2f}"
-    # Student t quantiles (two-sided 95%) for df = 1..10; beyond that 2.0 is close enough.
-    t = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)
-    h = (t[len(logs) - 2] if len(logs) <= 11 else 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return f"{g:.2f} [{math.exp(statistics.mean(logs) - h):.2f}, {math.exp(statistics.mean(logs) + h):.2f}]"
+        return f"{math.exp(mean):.2f}"
+    # Student t quantiles (two-sided 95%) for df = 1..30; beyond, 2.04 (df = 30) is at most
+    # 4% wide of the true one, never narrow.
+    t = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
+         2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04)
+    df = len(logs) - 1
+    h = t[min(df, len(t)) - 1] * statistics.stdev(logs) / math.sqrt(len(logs))
+    return f"{math.exp(mean):.2f} [{math.exp(mean - h):.2f}, {math.exp(mean + h):.2f}]"
 
 
 def fmt(xs):
