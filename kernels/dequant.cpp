@@ -228,9 +228,7 @@ void dq_iq4_xs(const void* src, float* y, int64_t nb) {
     const auto b = load_block<block_iq4_xs>(src, i);
     const float d = h2f(b.d);
     for (int sub = 0; sub < 8; ++sub) {
-      const int lo = (b.scales_l[sub / 2] >> (4 * (sub % 2))) & 0x0F;
-      const int hi = (b.scales_h >> (2 * sub)) & 3;
-      const float dl = d * (float)((lo | (hi << 4)) - 32);
+      const float dl = d * (float)osprey_iq4xs_scale(&b, sub);
       const uint8_t* q = b.qs + sub * 16;
       float* out = y + sub * 32;
       for (int j = 0; j < 16; ++j) {

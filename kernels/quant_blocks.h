@@ -171,6 +171,13 @@ typedef struct {
 } block_iq4_xs;
 OSPREY_BLOCK_ASSERT(block_iq4_xs, 136);
 
+/* Sub-block sub's signed scale (-32..31), in units of d. */
+static inline int osprey_iq4xs_scale(const block_iq4_xs* b, int sub) {
+  const int lo = (b->scales_l[sub / 2] >> (4 * (sub % 2))) & 0x0F;
+  const int hi = (b->scales_h >> (2 * sub)) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+
 /* IQ1/IQ2/IQ3: indices into fixed lattice codebooks (kernels/iq_grids.h) plus signs and small
  * group scales. Layouts as in ggml; see kernels/dequant_iq.cpp for how each field decodes. */
 typedef struct {

@@ -166,7 +166,7 @@ TEST_P(WeightTypes, GetRowsMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Types, WeightTypes,
                          ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                                            DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,
-                                           DType::Q5_K, DType::Q6_K, DType::Q8_K),
+                                           DType::Q5_K, DType::Q6_K, DType::Q8_K, DType::IQ4_NL, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 NodeId x_input(Graph& g, std::array<int64_t, 4> ne, uint32_t seed, float lo = -2.f, float hi = 2.f) {

@@ -273,7 +273,7 @@ TEST(QuantDot, FloatGemmIsTheFmaChainBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Types, QuantDot,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                            DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
-                                           DType::Q6_K),
+                                           DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 TEST(QuantDot, ActivationQuantizationRoundTrips) {

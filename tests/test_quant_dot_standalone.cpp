@@ -64,6 +64,8 @@ std::vector<uint8_t> random_row(DType t, int64_t K, std::mt19937& rng) {
     case DType::Q2_K: return random_row_of<block_q2_K>(K / 256, rng);
     case DType::Q3_K: return random_row_of<block_q3_K>(K / 256, rng);
     case DType::Q6_K: return random_row_of<block_q6_K>(K / 256, rng);
+    case DType::IQ4_NL: return random_row_of<block_iq4_nl>(K / 32, rng);
+    case DType::IQ4_XS: return random_row_of<block_iq4_xs>(K / 256, rng);
     default: return {};
   }
 }
@@ -87,7 +89,7 @@ std::vector<double> dequant_act(ActQuant aq, const void* xq, int64_t K) {
 void check_dots(const IsaVariant& var) {
   std::mt19937 rng(3);
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
-                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
     const VecDotFn fn = var.vec_dot_for(t);
     check(fn != nullptr, std::string(var.name) + " has no kernel for " + dtype_name(t));
     if (!fn) continue;
@@ -204,7 +206,7 @@ void check_tiles(const IsaVariant& var) {
   std::uniform_real_distribution<float> d(-3.f, 3.f);
   const std::string name = var.name;
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
-                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
     const VecDotFn one = var.vec_dot_for(t);
     const VecDot4Fn four = tiles.dot4_for(t);
     const GemmFn gemm = tiles.gemm_for(t);
@@ -269,7 +271,7 @@ void bench(int64_t rows) {
     if (v.usable()) std::printf(" %14s", v.name);
   std::printf("   (ns per 4096-element row dot, %lld rows, best of 5)\n", (long long)rows);
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
-                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
     std::vector<uint8_t> w;
     for (int64_t r = 0; r < rows; ++r) {
       const auto row = random_row(t, K, rng);

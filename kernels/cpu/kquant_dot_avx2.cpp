@@ -1,4 +1,4 @@
-// AVX2 + FMA + F16C kernels for the K-quants (Q4_K, Q5_K, Q6_K); built with the same flags as
+// AVX2 + FMA + F16C kernels for the K-quants (Q4_K, Q5_K, Q6_K) and IQ4_XS; built with the same flags as
 // quant_dot_avx2.cpp, whose tables delegate here. Each reproduces quant_dot_scalar.cpp:
 // the same integer sums per super-block, accumulated in float.
 #include <cstring>
@@ -76,6 +76,28 @@ struct KBlock<block_q6_K> {
   __m256i bsum_term(__m256i bs) const { return _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5); }
 };
 
+// IQ4_XS: group g is sub-block g, its levels signed; vpmaddubsw takes |level| unsigned and
+// the activations with the level's sign (products of at most 127 * 127, no saturation).
+template <>
+struct KBlock<block_iq4_xs> {
+  static constexpr bool kMin = false, kSigned = true;
+  const block_iq4_xs& b;
+  explicit KBlock(const block_iq4_xs& blk) : b(blk) {}
+  __m256i group(int g, __m256i* scale) const {
+    *scale = _mm256_set1_epi16((short)osprey_iq4xs_scale(&b, g));
+    const __m128i q = _mm_loadu_si128((const __m128i*)(b.qs + 16 * g));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+    return _mm256_shuffle_epi8(levels, nib);
+  }
+  float d() const { return f16(b.d); }
+  float dmin() const { return 0; }
+  __m256i bsum_term(__m256i) const { return _mm256_setzero_si256(); }  // no offset, no minimum
+};
+
+template <class B>
+constexpr bool kSignedGroups = requires { KBlock<B>::kSigned; };
+
 // Weight row b against C activation rows xs[c]: out[c]. Each group is decoded once for the
 // C columns; every column sees exactly the float operations of the one-column kernel.
 template <class B, int C>
@@ -89,9 +111,11 @@ void tile_k(const B* b, const block_q8_K* const* xs, int64_t K, float* out) {
     for (int g = 0; g < 8; ++g) {
       __m256i scale;
       const __m256i q = w.group(g, &scale);
+      const __m256i u = kSignedGroups<B> ? _mm256_sign_epi8(q, q) : q;
       for (int c = 0; c < C; ++c) {
-        const __m256i y = _mm256_loadu_si256((const __m256i*)(xs[c][i].qs + 32 * g));
-        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), scale));
+        __m256i y = _mm256_loadu_si256((const __m256i*)(xs[c][i].qs + 32 * g));
+        if constexpr (kSignedGroups<B>) y = _mm256_sign_epi8(y, q);
+        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), scale));
       }
     }
     const float dw = w.d(), dmin = w.dmin();
@@ -124,6 +148,7 @@ VecDotFn kquant_vec_dot_for(DType w) {
     case DType::Q4_K: return dot_k<block_q4_K>;
     case DType::Q5_K: return dot_k<block_q5_K>;
     case DType::Q6_K: return dot_k<block_q6_K>;
+    case DType::IQ4_XS: return dot_k<block_iq4_xs>;
     default: return nullptr;
   }
 }
@@ -133,6 +158,7 @@ VecDot4Fn kquant_vec_dot4_for(DType w) {
     case DType::Q4_K: return dot_k_x4<block_q4_K>;
     case DType::Q5_K: return dot_k_x4<block_q5_K>;
     case DType::Q6_K: return dot_k_x4<block_q6_K>;
+    case DType::IQ4_XS: return dot_k_x4<block_iq4_xs>;
     default: return nullptr;
   }
 }
@@ -142,6 +168,7 @@ GemmFn kquant_gemm_for(DType w) {
     case DType::Q4_K: return gemm_k<block_q4_K>;
     case DType::Q5_K: return gemm_k<block_q5_K>;
     case DType::Q6_K: return gemm_k<block_q6_K>;
+    case DType::IQ4_XS: return gemm_k<block_iq4_xs>;
     default: return nullptr;
   }
 }

@@ -1,8 +1,9 @@
-// AVX-512 (F, BW, VL) + VNNI kernels for the K-quants (Q4_K, Q5_K, Q6_K); built with the same
-// flags as quant_dot_avx512.cpp, whose tables delegate here. Each reproduces
+// AVX-512 (F, BW, VL) + VNNI kernels for the K-quants (Q4_K, Q5_K, Q6_K) and IQ4_XS; built
+// with the same flags as quant_dot_avx512.cpp, whose tables delegate here. Each reproduces
 // quant_dot_scalar.cpp exactly in integers: weight pairs multiply with vpmaddubsw (no
-// saturation possible, weights are at most 6 bits) and the per-sub-block scales apply with
-// vpdpwssd; the scaled super-block sums accumulate in float.
+// saturation possible, weights are at most 6 bits, IQ4_XS levels enter as |level| with the
+// sign moved onto the activation) and the per-sub-block scales apply with vpdpwssd; the
+// scaled super-block sums accumulate in float.
 #include <cstring>
 #include <type_traits>
 
@@ -95,8 +96,34 @@ inline __attribute__((always_inline)) void decode(const block_q6_K& b, DecodedK6
   o.d = f16(b.d);
 }
 
+// One IQ4_XS super-block decoded: q[k] sub-blocks 2k (bytes 0..31) and 2k+1 (32..63) as
+// |level| (unsigned bytes for vpmaddubsw), neg[k] where the level is negative (the
+// activation's sign flips there instead), sc[k] their scales as int16 (one per 256-bit half).
+struct DecodedIQ4XS {
+  __m512i q[4], sc[4];
+  __mmask64 neg[4];
+  float d;
+};
+
+inline __attribute__((always_inline)) void decode(const block_iq4_xs& b, DecodedIQ4XS& o) {
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  for (int k = 0; k < 4; ++k) {
+    // Lanes [lo nibbles, hi nibbles] of sub-block 2k's 16 bytes, then the same for 2k+1.
+    const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(b.qs + 32 * k)));
+    const __m512i lanes = _mm512_shuffle_i64x2(v, v, 0x50);  // 128-bit lanes [s, s, s+1, s+1]
+    const __m512i nib = _mm512_and_si512(_mm512_srlv_epi64(lanes, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)),
+                                         _mm512_set1_epi8(0x0F));
+    const __m512i lv = _mm512_shuffle_epi8(levels, nib);
+    o.neg[k] = _mm512_movepi8_mask(lv);
+    o.q[k] = _mm512_abs_epi8(lv);
+    o.sc[k] = words_split((short)osprey_iq4xs_scale(&b, 2 * k), (short)osprey_iq4xs_scale(&b, 2 * k + 1));
+  }
+  o.d = f16(b.d);
+}
+
 template <class B>
-using DecodedFor = std::conditional_t<std::is_same_v<B, block_q6_K>, DecodedK6, DecodedK45>;
+using DecodedFor = std::conditional_t<std::is_same_v<B, block_q6_K>, DecodedK6,
+                                      std::conditional_t<std::is_same_v<B, block_iq4_xs>, DecodedIQ4XS, DecodedK45>>;
 
 // Sum over the super-block of scale * q * x per int32 lane (Q6_K: the +32 offset comes out
 // later). Exact integers, but which products share a lane sets the float rounding after the
@@ -109,13 +136,25 @@ inline __attribute__((always_inline)) __m512i scaled_sum(const __m512i (&q)[4], 
   return sumi;
 }
 
+// IQ4_XS: the same, with each activation negated where its level is.
+inline __attribute__((always_inline)) __m512i scaled_sum(const DecodedIQ4XS& w, const int8_t* y) {
+  __m512i sumi = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k) {
+    const __m512i yk = _mm512_loadu_si512(y + 64 * k);
+    const __m512i ys = _mm512_mask_sub_epi8(yk, w.neg[k], _mm512_setzero_si512(), yk);
+    sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(w.q[k], ys), w.sc[k]);
+  }
+  return sumi;
+}
+
 // R weight rows b[r] against C activation rows xs[c]: out[r * C + c]. Each super-block's
 // weights are decoded once per row for all C columns; every (row, column) pair then goes
 // through exactly the float operations of the 1 x 1 tile (the one-row kernel), so the tile
 // size never changes a result.
 template <class B, int R, int C>
 void tile_k(const B* const* b, const block_q8_K* const* xs, int64_t K, float* out) {
-  constexpr bool kMin = !std::is_same_v<B, block_q6_K>;
+  constexpr bool kMin = std::is_same_v<B, block_q4_K> || std::is_same_v<B, block_q5_K>;
+  constexpr bool kOffset32 = std::is_same_v<B, block_q6_K>;
   __m512 acc[R][C];
   __m256 macc[R][C];
   for (int r = 0; r < R; ++r)
@@ -130,11 +169,13 @@ void tile_k(const B* const* b, const block_q8_K* const* xs, int64_t K, float* ou
       const block_q8_K& x = xs[c][i];
       const __m256i bs = _mm256_loadu_si256((const __m256i*)x.bsums);
       for (int r = 0; r < R; ++r) {
-        __m512i sumi = scaled_sum(w[r].q, w[r].sc, x.qs);
+        __m512i sumi;
+        if constexpr (std::is_same_v<B, block_iq4_xs>) sumi = scaled_sum(w[r], x.qs);
+        else sumi = scaled_sum(w[r].q, w[r].sc, x.qs);
         if constexpr (kMin) {
           macc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(x.d * w[r].dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(w[r].m16, bs)),
                                        macc[r][c]);
-        } else {  // quants are stored + 32: take 32 * sum(scale * bsum) back out
+        } else if constexpr (kOffset32) {  // quants are stored + 32: take 32 * sum(scale * bsum) back out
           const __m256i offset = _mm256_madd_epi16(w[r].sc16, bs);
           sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(offset, 5)));
         }
@@ -167,6 +208,7 @@ VecDotFn kquant_vec_dot_for(DType w) {
     case DType::Q4_K: return dot_k<block_q4_K>;
     case DType::Q5_K: return dot_k<block_q5_K>;
     case DType::Q6_K: return dot_k<block_q6_K>;
+    case DType::IQ4_XS: return dot_k<block_iq4_xs>;
     default: return nullptr;
   }
 }
@@ -176,6 +218,7 @@ VecDot4Fn kquant_vec_dot4_for(DType w) {
     case DType::Q4_K: return dot_k_x4<block_q4_K>;
     case DType::Q5_K: return dot_k_x4<block_q5_K>;
     case DType::Q6_K: return dot_k_x4<block_q6_K>;
+    case DType::IQ4_XS: return dot_k_x4<block_iq4_xs>;
     default: return nullptr;
   }
 }
@@ -185,6 +228,7 @@ GemmFn kquant_gemm_for(DType w) {
     case DType::Q4_K: return gemm_k<block_q4_K>;
     case DType::Q5_K: return gemm_k<block_q5_K>;
     case DType::Q6_K: return gemm_k<block_q6_K>;
+    case DType::IQ4_XS: return gemm_k<block_iq4_xs>;
     default: return nullptr;
   }
 }

@@ -52,7 +52,7 @@ inline float fma1(float a, float b, float c) {
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
-// A block's 32 quants as bytes: signed (Q4_0, Q5_0, Q8_0), or unsigned for the formats with
+// A block's 32 quants as bytes: signed (Q4_0, Q5_0, Q8_0, IQ4_NL), or unsigned for the formats with
 // a minimum (Q4_1, Q5_1), whose m * sum(x) term is added separately.
 inline __m256i quants(const block_q4_0& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i quants(const block_q4_1& b) { return unpack_nibbles(b.qs); }
@@ -64,6 +64,10 @@ inline __m256i quants(const block_q5_1& b) {
   return _mm256_or_si256(unpack_nibbles(b.qs), _mm256_and_si256(bits_to_bytes(b.qh), _mm256_set1_epi8(0x10)));
 }
 inline __m256i quants(const block_q8_0& b) { return load32(b.qs); }
+inline __m256i quants(const block_iq4_nl& b) {
+  const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  return _mm256_shuffle_epi8(levels, unpack_nibbles(b.qs));
+}
 
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
@@ -135,9 +139,11 @@ GemmFn gemm_for(DType w) {
     case DType::Q5_0: return gemm32<block_q5_0>;
     case DType::Q5_1: return gemm32<block_q5_1>;
     case DType::Q8_0: return gemm32<block_q8_0>;
+    case DType::IQ4_NL: return gemm32<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_gemm_for(w);  // kquant_dot_avx2.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_gemm_for(w);  // kquant_dot_avx2.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_gemm_for(w);  // kquant_low_dot_avx2.cpp
     default: return float_gemm_for(w);  // F16: float_dot_avx2.cpp
   }
@@ -152,9 +158,11 @@ VecDot4Fn vec_dot4_for(DType w) {
     case DType::Q5_0: return dot32x4<block_q5_0>;
     case DType::Q5_1: return dot32x4<block_q5_1>;
     case DType::Q8_0: return dot32x4<block_q8_0>;
+    case DType::IQ4_NL: return dot32x4<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_vec_dot4_for(w);  // kquant_dot_avx2.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_vec_dot4_for(w);  // kquant_dot_avx2.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot4_for(w);  // kquant_low_dot_avx2.cpp
     default: return nullptr;
   }
@@ -167,9 +175,11 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
+    case DType::IQ4_NL: return dot32<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_vec_dot_for(w);  // kquant_dot_avx2.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_vec_dot_for(w);  // kquant_dot_avx2.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot_for(w);  // kquant_low_dot_avx2.cpp
     default: return nullptr;
   }

@@ -5,8 +5,9 @@
 //
 // The 32-element formats take two blocks per 512-bit step. vpdpbusd multiplies unsigned by
 // signed bytes without saturating, so the weights are fed unsigned (nibble, nibble + 16,
-// q8 + 128) and the offset is taken back out as offset * sum(x), itself one vpdpbusd of a
-// constant with x: exact for every input. The K-quants are in kquant_dot_avx512.cpp.
+// q8 + 128, IQ4_NL level + 128) and the offset is taken back out as offset * sum(x), itself
+// one vpdpbusd of a constant with x: exact for every input. The K-quants (and IQ4_XS) are in
+// kquant_dot_avx512.cpp.
 #include <cstring>
 
 #include "kernels/cpu/gemm_tiles.h"
@@ -67,6 +68,13 @@ inline Decoded2 decode2(const block_q8_0& b0, const block_q8_0& b1) {
   const __m256i b = _mm256_loadu_si256((const __m256i*)b1.qs);
   const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
   return {_mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), 0x80};  // q + 128
+}
+
+inline Decoded2 decode2(const block_iq4_nl& b0, const block_iq4_nl& b1) {
+  // The levels + 128 (the sign bit flipped) as unsigned bytes, looked up per nibble.
+  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  const __m512i u = _mm512_xor_si512(levels, _mm512_set1_epi8((char)0x80));
+  return {_mm512_shuffle_epi8(u, nibbles2(b0.qs, b1.qs)), 0x80};
 }
 
 template <class B>
@@ -172,9 +180,11 @@ GemmFn gemm_for(DType w) {
     case DType::Q5_0: return gemm32<block_q5_0>;
     case DType::Q5_1: return gemm32<block_q5_1>;
     case DType::Q8_0: return gemm32<block_q8_0>;
+    case DType::IQ4_NL: return gemm32<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_gemm_for(w);  // kquant_dot_avx512.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_gemm_for(w);  // kquant_dot_avx512.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_gemm_for(w);  // kquant_low_dot_avx512.cpp
     default: return float_gemm_for(w);  // F16: float_dot_avx512.cpp
   }
@@ -189,9 +199,11 @@ VecDot4Fn vec_dot4_for(DType w) {
     case DType::Q5_0: return dot32x4<block_q5_0>;
     case DType::Q5_1: return dot32x4<block_q5_1>;
     case DType::Q8_0: return dot32x4<block_q8_0>;
+    case DType::IQ4_NL: return dot32x4<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_vec_dot4_for(w);  // kquant_dot_avx512.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_vec_dot4_for(w);  // kquant_dot_avx512.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot4_for(w);  // kquant_low_dot_avx512.cpp
     default: return nullptr;
   }
@@ -204,9 +216,11 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
+    case DType::IQ4_NL: return dot32<block_iq4_nl>;
     case DType::Q4_K:
     case DType::Q5_K:
-    case DType::Q6_K: return kquant_vec_dot_for(w);  // kquant_dot_avx512.cpp
+    case DType::Q6_K:
+    case DType::IQ4_XS: return kquant_vec_dot_for(w);  // kquant_dot_avx512.cpp
     case DType::Q2_K: case DType::Q3_K: return low_kquant_vec_dot_for(w);  // kquant_low_dot_avx512.cpp
     default: return nullptr;
   }

@@ -82,6 +82,13 @@ inline Quants quants(const block_q5_0& b) {
           vsubq_s8(s8(vorrq_u8(vshrq_n_u8(v, 4), fifth_bits(b.qh, 1))), sixteen)};
 }
 inline Quants quants(const block_q8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16)}; }
+// IQ4_NL / IQ4_XS: 16 bytes of nibbles as their signed levels (low nibbles, high nibbles).
+inline Quants iq4_levels(const uint8_t* qs) {
+  const int8x16_t levels = vld1q_s8(osprey_iq4nl_values);
+  const uint8x16_t v = vld1q_u8(qs);
+  return {vqtbl1q_s8(levels, vandq_u8(v, vdupq_n_u8(15))), vqtbl1q_s8(levels, vshrq_n_u8(v, 4))};
+}
+inline Quants quants(const block_iq4_nl& b) { return iq4_levels(b.qs); }
 
 template <class B>
 constexpr bool kHasMin = requires(const B& b) { b.m; };
@@ -215,6 +222,31 @@ void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, floa
   for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]);
 }
 
+template <int kRows>
+void iq4_xs_cols(const block_iq4_xs* b, const block_q8_K* const* xs, int64_t K, float* out) {
+  float32x4_t acc[kRows];
+  for (int r = 0; r < kRows; ++r) acc[r] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < K / 256; ++i) {
+    Quants q[8];  // sub-block s: elements 32s..32s+15, 32s+16..32s+31
+    int sc[8];
+    for (int s = 0; s < 8; ++s) {
+      q[s] = iq4_levels(b[i].qs + 16 * s);
+      sc[s] = osprey_iq4xs_scale(&b[i], s);
+    }
+    const float dw = f16(b[i].d);
+    for (int r = 0; r < kRows; ++r) {
+      const block_q8_K& x = xs[r][i];
+      int32x4_t sumi = vdupq_n_s32(0);
+      for (int s = 0; s < 8; ++s) {
+        const int8_t* y = x.qs + 32 * s;
+        sumi = vmlaq_n_s32(sumi, dot16(dot16(vdupq_n_s32(0), q[s].lo, vld1q_s8(y)), q[s].hi, vld1q_s8(y + 16)), sc[s]);
+      }
+      acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(sumi), x.d * dw);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = vaddvq_f32(acc[r]);
+}
+
 }  // namespace
 
 bool built() { return true; }
@@ -232,6 +264,8 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q5_0: return dot32<block_q5_0>;
     case DType::Q5_1: return dot32<block_q5_1>;
     case DType::Q8_0: return dot32<block_q8_0>;
+    case DType::IQ4_NL: return dot32<block_iq4_nl>;
+    case DType::IQ4_XS: return cols_dot1<block_iq4_xs, block_q8_K, iq4_xs_cols<1>>;
     case DType::Q4_K: return cols_dot1<block_q4_K, block_q8_K, q4_K_cols<1>>;
     case DType::Q6_K: return cols_dot1<block_q6_K, block_q8_K, q6_K_cols<1>>;
     case DType::Q5_K: return kquant_vec_dot_for(w);  // kquant_dot_neon.cpp
@@ -247,6 +281,8 @@ VecDot4Fn vec_dot4_for(DType w) {
     case DType::Q5_0: return dot32x4<block_q5_0>;
     case DType::Q5_1: return dot32x4<block_q5_1>;
     case DType::Q8_0: return dot32x4<block_q8_0>;
+    case DType::IQ4_NL: return dot32x4<block_iq4_nl>;
+    case DType::IQ4_XS: return cols_dot4<block_iq4_xs, block_q8_K, iq4_xs_cols<4>>;
     case DType::Q4_K: return cols_dot4<block_q4_K, block_q8_K, q4_K_cols<4>>;
     case DType::Q6_K: return cols_dot4<block_q6_K, block_q8_K, q6_K_cols<4>>;
     case DType::Q5_K: return kquant_vec_dot4_for(w);  // kquant_dot_neon.cpp
@@ -262,6 +298,8 @@ GemmFn gemm_for(DType w) {
     case DType::Q5_0: return gemm32<block_q5_0>;
     case DType::Q5_1: return gemm32<block_q5_1>;
     case DType::Q8_0: return gemm32<block_q8_0>;
+    case DType::IQ4_NL: return gemm32<block_iq4_nl>;
+    case DType::IQ4_XS: return cols_gemm<block_iq4_xs, block_q8_K, iq4_xs_cols<4>>;
     case DType::Q4_K: return cols_gemm<block_q4_K, block_q8_K, q4_K_cols<4>>;
     case DType::Q6_K: return cols_gemm<block_q6_K, block_q8_K, q6_K_cols<4>>;
     case DType::Q5_K: return kquant_gemm_for(w);  // kquant_dot_neon.cpp

@@ -82,6 +82,40 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
   return sum;
 }
 
+// IQ4_NL: each nibble indexes the 16 signed levels; otherwise Q4_0.
+float dot_iq4_nl(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_act*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const auto b = load<block_iq4_nl>(w, i);
+    int isum = 0;
+    for (int j = 0; j < 16; ++j)
+      isum += osprey_iq4nl_values[b.qs[j] & 15] * x[i].qs[j] + osprey_iq4nl_values[b.qs[j] >> 4] * x[i].qs[j + 16];
+    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
+  }
+  return sum;
+}
+
+// IQ4_XS: eight 32-element sub-blocks of IQ4_NL levels, each with a signed 6-bit scale.
+float dot_iq4_xs(const void* w, const void* xv, int64_t K) {
+  const auto* x = (const block_q8_K*)xv;
+  float sum = 0;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    const auto b = load<block_iq4_xs>(w, i);
+    int total = 0;
+    for (int sub = 0; sub < 8; ++sub) {
+      const uint8_t* q = b.qs + 16 * sub;
+      const int8_t* y = x[i].qs + 32 * sub;
+      int isum = 0;
+      for (int j = 0; j < 16; ++j)
+        isum += osprey_iq4nl_values[q[j] & 15] * y[j] + osprey_iq4nl_values[q[j] >> 4] * y[j + 16];
+      total += osprey_iq4xs_scale(&b, sub) * isum;
+    }
+    sum += x[i].d * f16_to_f32(b.d) * (float)total;
+  }
+  return sum;
+}
+
 // Q2_K / Q3_K: sixteen 16-element sub-blocks; element e's 2-bit low part sits at bit shift
 // 2 * ((e % 128) / 32) of qs[(e / 128) * 32 + e % 32] (kernels/dequant.cpp).
 inline int low2(const uint8_t* qs, int e) { return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
@@ -175,9 +209,9 @@ float dot_q6_K(const void* w, const void* xv, int64_t K) {
 
 ActQuant act_quant_for(DType w) {
   switch (w) {
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0: case DType::IQ4_NL:
       return ActQuant::Q8_32;
-    case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+    case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::IQ4_XS:
       return ActQuant::Q8_K;
     default:
       return ActQuant::NONE;
@@ -275,6 +309,8 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q4_K: return dot_q45_K<block_q4_K>;
     case DType::Q5_K: return dot_q45_K<block_q5_K>;
     case DType::Q6_K: return dot_q6_K;
+    case DType::IQ4_NL: return dot_iq4_nl;
+    case DType::IQ4_XS: return dot_iq4_xs;
     default: return nullptr;
   }
 }
