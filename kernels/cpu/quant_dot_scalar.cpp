@@ -24,18 +24,22 @@ B load(const void* p, int64_t i) {
   return b;
 }
 
-float dot_q4_0(const void* w, const void* xv, int64_t K) {
+// Q4_0 and IQ4_NL: 32 nibbles per block (low nibbles elements 0..15, high 16..31), each
+// mapped to its signed level: nibble - 8, or the IQ4_NL table entry.
+template <class B, int (*kLevel)(int)>
+float dot_nibbles(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_act*)xv;
   float sum = 0;
   for (int64_t i = 0; i < K / 32; ++i) {
-    const auto b = load<block_q4_0>(w, i);
+    const auto b = load<B>(w, i);
     int isum = 0;
-    for (int j = 0; j < 16; ++j)
-      isum += ((b.qs[j] & 15) - 8) * x[i].qs[j] + ((b.qs[j] >> 4) - 8) * x[i].qs[j + 16];
+    for (int j = 0; j < 16; ++j) isum += kLevel(b.qs[j] & 15) * x[i].qs[j] + kLevel(b.qs[j] >> 4) * x[i].qs[j + 16];
     sum += f16_to_f32(b.d) * x[i].d * (float)isum;
   }
   return sum;
 }
+inline int q4_0_level(int n) { return n - 8; }
+inline int iq4_level(int n) { return osprey_iq4nl_values[n]; }
 
 float dot_q4_1(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_act*)xv;
@@ -82,20 +86,6 @@ float dot_q8_0(const void* w, const void* xv, int64_t K) {
   return sum;
 }
 
-// IQ4_NL: each nibble indexes the 16 signed levels; otherwise Q4_0.
-float dot_iq4_nl(const void* w, const void* xv, int64_t K) {
-  const auto* x = (const block_q8_act*)xv;
-  float sum = 0;
-  for (int64_t i = 0; i < K / 32; ++i) {
-    const auto b = load<block_iq4_nl>(w, i);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j)
-      isum += osprey_iq4nl_values[b.qs[j] & 15] * x[i].qs[j] + osprey_iq4nl_values[b.qs[j] >> 4] * x[i].qs[j + 16];
-    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
-  }
-  return sum;
-}
-
 // IQ4_XS: eight 32-element sub-blocks of IQ4_NL levels, each with a signed 6-bit scale.
 float dot_iq4_xs(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_K*)xv;
@@ -108,7 +98,7 @@ float dot_iq4_xs(const void* w, const void* xv, int64_t K) {
       const int8_t* y = x[i].qs + 32 * sub;
       int isum = 0;
       for (int j = 0; j < 16; ++j)
-        isum += osprey_iq4nl_values[q[j] & 15] * y[j] + osprey_iq4nl_values[q[j] >> 4] * y[j + 16];
+        isum += iq4_level(q[j] & 15) * y[j] + iq4_level(q[j] >> 4) * y[j + 16];
       total += osprey_iq4xs_scale(&b, sub) * isum;
     }
     sum += x[i].d * f16_to_f32(b.d) * (float)total;
@@ -299,7 +289,7 @@ const VecF32& vec_f32() {
 
 VecDotFn vec_dot_for(DType w) {
   switch (w) {
-    case DType::Q4_0: return dot_q4_0;
+    case DType::Q4_0: return dot_nibbles<block_q4_0, q4_0_level>;
     case DType::Q4_1: return dot_q4_1;
     case DType::Q5_0: return dot_q5<block_q5_0, false>;
     case DType::Q5_1: return dot_q5<block_q5_1, true>;
@@ -309,7 +299,7 @@ VecDotFn vec_dot_for(DType w) {
     case DType::Q4_K: return dot_q45_K<block_q4_K>;
     case DType::Q5_K: return dot_q45_K<block_q5_K>;
     case DType::Q6_K: return dot_q6_K;
-    case DType::IQ4_NL: return dot_iq4_nl;
+    case DType::IQ4_NL: return dot_nibbles<block_iq4_nl, iq4_level>;
     case DType::IQ4_XS: return dot_iq4_xs;
     default: return nullptr;
   }
