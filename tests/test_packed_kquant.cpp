@@ -1,7 +1,8 @@
-// The K-quant packed layouts (kernels/cpu/packed_kquant.h): every ISA's packed GEMM equals the
-// scalar packed GEMM bit for bit, for every column count, group count and K; the scalar packed
-// GEMM agrees with the one-row reference kernel (quant_dot_scalar.cpp) up to float summation
-// order; and the comparison catches a kernel that is wrong in a single output.
+// The K-quant and IQ4_XS packed layouts (kernels/cpu/packed_kquant.h): every ISA's packed
+// GEMM equals the scalar packed GEMM bit for bit, for every column count, group count and K;
+// the scalar packed GEMM agrees with the one-row reference kernel (quant_dot_scalar.cpp) up
+// to float summation order; and the comparison catches a kernel that is wrong in a single
+// output.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,6 +31,9 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t K, std::mt19937&
       if (t == DType::Q4_K || t == DType::Q5_K) {  // same d / dmin offsets
         std::memcpy(blk + offsetof(block_q4_K, d), &d, 2);
         std::memcpy(blk + offsetof(block_q4_K, dmin), &dmin, 2);
+      } else if (t == DType::IQ4_XS) {  // extreme: every level -127 under scale -32
+        std::memcpy(blk + offsetof(block_iq4_xs, d), &d, 2);
+        if (extreme) std::memset(blk + offsetof(block_iq4_xs, scales_h), 0, sizeof(block_iq4_xs) - 2);
       } else {
         std::memcpy(blk + offsetof(block_q6_K, d), &d, 2);
         if (extreme) std::memset(blk + offsetof(block_q6_K, scales), 0x80, 16);  // -128: the widest
@@ -204,7 +208,7 @@ TEST_P(PackedKQuant, ComparisonCatchesABrokenKernel) {
   EXPECT_NE(bit_mismatch(ref->gemm, changed, groups, xq, cols, K, want), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedKQuant, ::testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K),
+INSTANTIATE_TEST_SUITE_P(Types, PackedKQuant, ::testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace

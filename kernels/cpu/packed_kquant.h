@@ -8,13 +8,14 @@
 // 8-15). Scales sit by sub-block, the 16 rows' together, one byte each, so one load and a
 // widening move give a sub-block's 16 scales. Packed bytes per weight stay close to the
 // original (tg streams them): Q4_K 2368 vs 2304 bytes per 16 x 256, Q5_K 2880 vs 2816,
-// Q6_K 3360 = 3360.
+// Q6_K 3360 = 3360, IQ4_XS 2208 vs 2176.
 //
 // The products (every ISA, every column count, bit for bit; the scalar gemm of
 // packed_kquant_scalar.cpp writes the order out): per super-block the integer sum
 //   isum = sum over sub-blocks s of scale_s * sum_k q_k x_k  (exact, int32),
 // Q4_K / Q5_K also msum = sum over s of min_s * (bsum[2s] + bsum[2s+1]), Q6_K subtracts the +32 quant
-// offset in integers (32 * sum_s scale_s * bsum_s); then per (row, column), in float:
+// offset in integers (32 * sum_s scale_s * bsum_s), IQ4_XS's q_k are its signed levels; then
+// per (row, column), in float:
 //   acc = fma(d_row * d_x, (float)isum, acc); [Q4_K, Q5_K] acc = fma(-(dmin_row * d_x), (float)msum, acc)
 // from acc = 0, super-blocks in order.
 #pragma once
@@ -58,6 +59,16 @@ struct PackedQ6K {
 };
 static_assert(sizeof(PackedQ6K) == 3360);
 
+// IQ4_XS: eight sub-blocks of 32, levels from osprey_iq4nl_values under signed 6-bit scales.
+// qs[s][t] byte 4 r + j is row r's source byte qs[16 s + 4 t + j] unchanged: its low nibble
+// indexes column 32 s + 4 t + j, its high nibble column 32 s + 16 + 4 t + j (Q4_K's columns).
+struct PackedIQ4XS {
+  uint16_t d[16];         // f16
+  int8_t scales[8][16];   // [sub-block][row], -32..31
+  uint8_t qs[8][4][64];
+};
+static_assert(sizeof(PackedIQ4XS) == 2208);
+
 // The sums of an activation super-block's sub-blocks of 32 (Q4_K / Q5_K mins), as int16:
 // bsums holds sums of 16, so each is within 2 * 16 * 128.
 inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
@@ -68,9 +79,11 @@ inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
 void pack_q4_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q5_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q6_K(const void* src, size_t stride, int64_t K, void* dst);
+void pack_iq4_xs(const void* src, size_t stride, int64_t K, void* dst);
 size_t packed_q4_K_bytes(int64_t K);
 size_t packed_q5_K_bytes(int64_t K);
 size_t packed_q6_K_bytes(int64_t K);
+size_t packed_iq4_xs_bytes(int64_t K);
 
 // An ISA's register tile: 16 rows (P: one packed super-block type) x C activation columns,
 // y[c * ldy + r], over nsb super-blocks; stream: the weights are read this once (prefetch).
@@ -97,9 +110,9 @@ void gemm_packed_tiles(const void* packed, int64_t groups, const void* x, size_t
   }
 }
 
-// The formats of an ISA whose tile tables are T4 (Q4_K), T5 (Q5_K) and T6 (Q6_K).
+// The formats of an ISA whose tile tables are T4 (Q4_K), T5 (Q5_K), T6 (Q6_K) and TX (IQ4_XS).
 template <size_t N4, const PackedTileFn<PackedQ4K> (&T4)[N4], size_t N5, const PackedTileFn<PackedQ5K> (&T5)[N5],
-          size_t N6, const PackedTileFn<PackedQ6K> (&T6)[N6]>
+          size_t N6, const PackedTileFn<PackedQ6K> (&T6)[N6], size_t NX, const PackedTileFn<PackedIQ4XS> (&TX)[NX]>
 const PackedFormat* packed_kquant_table(DType w) {
   static constexpr PackedFormat kQ4K{DType::Q4_K, ActQuant::Q8_K, packed_q4_K_bytes, pack_q4_K,
                                      gemm_packed_tiles<PackedQ4K, N4, T4>};
@@ -107,10 +120,13 @@ const PackedFormat* packed_kquant_table(DType w) {
                                      gemm_packed_tiles<PackedQ5K, N5, T5>};
   static constexpr PackedFormat kQ6K{DType::Q6_K, ActQuant::Q8_K, packed_q6_K_bytes, pack_q6_K,
                                      gemm_packed_tiles<PackedQ6K, N6, T6>};
+  static constexpr PackedFormat kIQ4XS{DType::IQ4_XS, ActQuant::Q8_K, packed_iq4_xs_bytes, pack_iq4_xs,
+                                       gemm_packed_tiles<PackedIQ4XS, NX, TX>};
   switch (w) {
     case DType::Q4_K: return &kQ4K;
     case DType::Q5_K: return &kQ5K;
     case DType::Q6_K: return &kQ6K;
+    case DType::IQ4_XS: return &kIQ4XS;
     default: return nullptr;
   }
 }

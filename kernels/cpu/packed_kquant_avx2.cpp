@@ -1,4 +1,4 @@
-// K-quant packed products, AVX2 + FMA + F16C. Each 64-byte quant line of the packed layout is
+// K-quant (and IQ4_XS) packed products, AVX2 + FMA + F16C. Each 64-byte quant line of the packed layout is
 // two 8-row halves (one ymm, one 32-bit lane per row); vpmaddubsw against 4 activation bytes
 // broadcast, int16 sums that cannot saturate (counted below), then vpmaddwd with the rows'
 // (scale, scale) pairs gives scale * sub-block sum per row exactly, as the scalar order wants.
@@ -131,6 +131,46 @@ void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* 
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
 }
 
+// Rows 8 h .. 8 h + 7 x C columns of IQ4_XS. vpmaddubsw takes |level| unsigned and the
+// activations with the level's sign; its pairs reach 2 x 127 x 127 = 32258, so each line
+// goes to int32 with the rows' scales at once (vpmaddwd), unlike the K-quants' int16 sums.
+template <int C>
+void half_iq4_xs(const PackedIQ4XS* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy,
+                 bool stream) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const PackedIQ4XS& b = w[i];
+    __m256i isum[C];
+    for (int c = 0; c < C; ++c) isum[c] = _mm256_setzero_si256();
+    for (int s = 0; s < 8; ++s) {
+      if (stream) prefetch_ahead<sizeof(PackedIQ4XS), 8>(&b, s);
+      const __m256i sc = pairs8<true>(b.scales[s] + 8 * h);
+      for (int half = 0; half < 2; ++half) {  // low nibbles (columns 32 s + 4 t + j), then high (+ 16)
+        __m256i lv[4];
+        for (int t = 0; t < 4; ++t) {
+          const __m256i raw = load32(b.qs[s][t] + 32 * h);
+          lv[t] = _mm256_shuffle_epi8(levels, _mm256_and_si256(half ? _mm256_srli_epi16(raw, 4) : raw, low4));
+        }
+        for (int c = 0; c < C; ++c) {
+          const int8_t* xq = xs[c][i].qs + 32 * s + 16 * half;
+          for (int t = 0; t < 4; ++t) {
+            const __m256i p =
+                _mm256_maddubs_epi16(_mm256_sign_epi8(lv[t], lv[t]), _mm256_sign_epi8(bcast4(xq + 4 * t), lv[t]));
+            isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, sc));
+          }
+        }
+      }
+    }
+    const __m256 d = widen_f16(b.d + 8 * h);
+    for (int c = 0; c < C; ++c)
+      acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xs[c][i].d)), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+  }
+  for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
+}
+
 // The 16-row tile: rows 0-7, then 8-15 (their lines are in cache by then).
 template <class P, int C, void (*Half)(const P*, int64_t, int, const block_q8_K* const*, float*, int64_t, bool)>
 void tile16(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
@@ -141,17 +181,20 @@ template <class P, int C>
 constexpr PackedTileFn<P> tile_q45 = tile16<P, C, half_q45_K<P, C>>;
 template <int C>
 constexpr PackedTileFn<PackedQ6K> tile_q6 = tile16<PackedQ6K, C, half_q6_K<C>>;
+template <int C>
+constexpr PackedTileFn<PackedIQ4XS> tile_iq4 = tile16<PackedIQ4XS, C, half_iq4_xs<C>>;
 
 // Four columns a tile: 16 x 512 x 2048 products ran at 69 / 91 / 76 GMAC/s (Q4_K) and
 // 61 / 73-76 / - (Q6_K, six spills badly) with 2 / 4 / 6 columns on one Zen 4 core.
 template <class P>
 constexpr PackedTileFn<P> kQ45KTiles[] = {tile_q45<P, 1>, tile_q45<P, 2>, tile_q45<P, 3>, tile_q45<P, 4>};
 constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6<1>, tile_q6<2>, tile_q6<3>, tile_q6<4>};
+constexpr PackedTileFn<PackedIQ4XS> kIQ4XSTiles[] = {tile_iq4<1>, tile_iq4<2>, tile_iq4<3>, tile_iq4<4>};
 
 }  // namespace
 
 const PackedFormat* packed_kquant_format(DType w) {
-  return packed_kquant_table<4, kQ45KTiles<PackedQ4K>, 4, kQ45KTiles<PackedQ5K>, 4, kQ6KTiles>(w);
+  return packed_kquant_table<4, kQ45KTiles<PackedQ4K>, 4, kQ45KTiles<PackedQ5K>, 4, kQ6KTiles, 4, kIQ4XSTiles>(w);
 }
 
 }  // namespace osprey::kernels::avx2

@@ -1,5 +1,5 @@
-// K-quant packed layouts (packed_kquant.h): the portable packing, and the scalar products
-// that define every ISA's result bit for bit.
+// K-quant and IQ4_XS packed layouts (packed_kquant.h): the portable packing, and the scalar
+// products that define every ISA's result bit for bit.
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -110,6 +110,23 @@ void pack_q6_K(const void* src, size_t stride, int64_t K, void* dst) {
   }
 }
 
+size_t packed_iq4_xs_bytes(int64_t K) { return (size_t)(K / 256) * sizeof(PackedIQ4XS); }
+
+void pack_iq4_xs(const void* src, size_t stride, int64_t K, void* dst) {
+  block_iq4_xs b[16];
+  PackedIQ4XS p;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    load_blocks(src, stride, i, b);
+    for (int r = 0; r < 16; ++r) {
+      p.d[r] = b[r].d;
+      for (int s = 0; s < 8; ++s) p.scales[s][r] = (int8_t)osprey_iq4xs_scale(&b[r], s);
+      for (int s = 0; s < 8; ++s)
+        for (int t = 0; t < 4; ++t) std::memcpy(p.qs[s][t] + 4 * r, b[r].qs + 16 * s + 4 * t, 4);
+    }
+    std::memcpy((uint8_t*)dst + (size_t)i * sizeof p, &p, sizeof p);
+  }
+}
+
 namespace scalar {
 namespace {
 
@@ -171,14 +188,38 @@ void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, flo
   }
 }
 
+void tile_iq4_xs(const PackedIQ4XS* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t, bool) {
+  for (int r = 0; r < 16; ++r) {
+    float acc = 0;
+    for (int64_t i = 0; i < nsb; ++i) {
+      const PackedIQ4XS& b = w[i];
+      const block_q8_K& xi = xs[0][i];
+      int32_t isum = 0;
+      for (int s = 0; s < 8; ++s) {
+        int32_t sub = 0;
+        for (int t = 0; t < 4; ++t)
+          for (int j = 0; j < 4; ++j) {
+            const uint8_t q = b.qs[s][t][4 * r + j];
+            sub += osprey_iq4nl_values[q & 15] * xi.qs[32 * s + 4 * t + j] +
+                   osprey_iq4nl_values[q >> 4] * xi.qs[32 * s + 16 + 4 * t + j];
+          }
+        isum += b.scales[s][r] * sub;
+      }
+      acc = step(acc, f16_to_f32(b.d[r]), xi.d, isum);
+    }
+    y[r] = acc;
+  }
+}
+
 constexpr PackedTileFn<PackedQ4K> kQ4KTiles[] = {tile_q45_K<PackedQ4K>};
 constexpr PackedTileFn<PackedQ5K> kQ5KTiles[] = {tile_q45_K<PackedQ5K>};
 constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6_K};
+constexpr PackedTileFn<PackedIQ4XS> kIQ4XSTiles[] = {tile_iq4_xs};
 
 }  // namespace
 
 const PackedFormat* packed_kquant_format(DType w) {
-  return packed_kquant_table<1, kQ4KTiles, 1, kQ5KTiles, 1, kQ6KTiles>(w);
+  return packed_kquant_table<1, kQ4KTiles, 1, kQ5KTiles, 1, kQ6KTiles, 1, kIQ4XSTiles>(w);
 }
 
 }  // namespace scalar
