@@ -22,7 +22,7 @@ namespace {
 std::vector<DType> packed_types() {
   std::vector<DType> out;
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
-                  DType::Q4_K, DType::Q5_K, DType::Q6_K})
+                  DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS})
     if (scalar::packed_format_for(t)) out.push_back(t);
   return out;
 }
@@ -204,7 +204,7 @@ TEST(PackedGemmTables, SimdActivationQuantizerGivesTheSameBytes) {
 }
 
 TEST(PackedGemmTables, CoverThe32ElementTypes) {
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0}) {
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) {
     EXPECT_NE(scalar::packed_format_for(t), nullptr) << dtype_name(t);
     for (const auto& [name, table] : usable_tables())
       if (std::string(name) == "avx512") {

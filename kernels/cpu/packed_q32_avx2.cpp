@@ -3,7 +3,7 @@
 // activation columns. A block's weight codes are decoded once per half; each column then
 // multiplies them with broadcast 4-byte activation slices (vpmaddubsw, whose 16-bit pair
 // sums cannot saturate for 4- and 5-bit codes, summed in 16 bits no further than exact) and
-// widens once. Q8_0 goes through |q| * sign(x, q) instead. Same integers, same float chain as
+// widens once. Q8_0 and IQ4_NL go through |q| * sign(x, q) instead. Same integers, same float chain as
 // the scalar gemm (packed_q32_scalar.cpp): the same bits.
 #include "kernels/cpu/packed_kquant.h"
 #include "kernels/cpu/packed_q32.h"
@@ -94,6 +94,26 @@ struct Q8_0 {
   }
 };
 
+// The Q4_0 nibbles looked up as signed levels; the integer sum the scalar order defines,
+// sum (level + 128) x - 128 sum(x), is sum level * x: |level| * sign(x, level) as for Q8_0.
+struct IQ4_NL {
+  static constexpr size_t kBlockBytes = q32::kQ4Bytes;
+  static void decode(const uint8_t* blk, int h, __m256i w[8]) {
+    const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+    decode_nibbles(blk, h, w);
+    for (int k = 0; k < 8; ++k) w[k] = _mm256_shuffle_epi8(levels, w[k]);
+  }
+  static __m256i isum(const uint8_t*, int, const __m256i w[8], const block_q8_act_isum& x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i total = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {  // pair sums <= 2 * 127 * 127 < 2^15
+      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[k], w[k]), _mm256_sign_epi8(bcast4(x.qs + 4 * k), w[k]));
+      total = _mm256_add_epi32(total, _mm256_madd_epi16(p, ones));
+    }
+    return total;
+  }
+};
+
 // Rows 8h..8h+7 of one group by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
 void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy,
@@ -124,7 +144,7 @@ constexpr auto gemm = q32::gemm_tiles<T::kBlockBytes, 2, 4, kTiles<T>>;
 }  // namespace
 
 const PackedFormat* packed_format_for(DType w) {
-  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>>(w)) return f;
+  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>>(w)) return f;
   return packed_kquant_format(w);
 }
 

@@ -51,6 +51,18 @@ struct Q8_0 {
   }
 };
 
+// The Q4_0 nibbles looked up as level + 128.
+struct IQ4_NL {
+  static constexpr size_t kBlockBytes = q32::kQ4Bytes;
+  static constexpr int kOffset = q32::kIQ4Offset;
+  static void decode(const uint8_t* blk, __m512i w[8]) {
+    const __m512i levels = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values)),
+                                            _mm512_set1_epi8((char)0x80));
+    Q4_0::decode(blk, w);
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_shuffle_epi8(levels, w[k]);
+  }
+};
+
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -151,7 +163,7 @@ bool quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
 }
 
 const PackedFormat* packed_format_for(DType w) {
-  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>>(w)) return f;
+  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>>(w)) return f;
   return packed_kquant_format(w);
 }
 

@@ -89,6 +89,7 @@ int code_q5_0(const uint8_t* blk, int r, int e) {
   return code_q4_0(blk, r, e) | (((mask_byte >> ((4 * r + e % 4) % 8)) & 1) << 4);
 }
 int code_q8_0(const uint8_t* blk, int r, int e) { return blk[q32::kScaleBytes + 64 * (e / 4) + 4 * r + e % 4]; }
+int code_iq4_nl(const uint8_t* blk, int r, int e) { return osprey_iq4nl_values[code_q4_0(blk, r, e)] + 128; }
 
 // The defining chain of packed_q32.h, one output at a time.
 template <int (*kCode)(const uint8_t*, int, int), size_t kBlockBytes, int kOffset>
@@ -122,7 +123,8 @@ void gemm(const void* packed, int64_t groups, const void* x, size_t x_stride, in
 const PackedFormat* packed_format_for(DType w) {
   if (const PackedFormat* f = q32::format_for<gemm<code_q4_0, q32::kQ4Bytes, q32::kQ4Offset>,
                                               gemm<code_q5_0, q32::kQ5Bytes, q32::kQ5Offset>,
-                                              gemm<code_q8_0, q32::kQ8Bytes, q32::kQ8Offset>>(w))
+                                              gemm<code_q8_0, q32::kQ8Bytes, q32::kQ8Offset>,
+                                              gemm<code_iq4_nl, q32::kQ4Bytes, q32::kIQ4Offset>>(w))
     return f;
   return packed_kquant_format(w);
 }
