@@ -203,6 +203,36 @@ TEST(PackedGemmTables, SimdActivationQuantizerGivesTheSameBytes) {
   }
 }
 
+// IQ4 at both ends: every row's levels and scales at their extremes (bytes 0x00: level -127,
+// IQ4_XS scale -32; 0xFF: +113, +31; rows alternate), activations all +127, all -127 or
+// mixed. The products' pair sums are then at their largest (2 x 127 x 127), so a kernel that
+// sums them in 16 bits or mishandles a sign or the +128 offset fails here.
+TEST(PackedGemmTables, Iq4ExtremeOperands) {
+  for (DType t : {DType::IQ4_NL, DType::IQ4_XS}) {
+    const PackedFormat* ref = scalar::packed_format_for(t);
+    ASSERT_TRUE(ref);
+    Problem p = make_problem(t, ref, 256 / dtype_traits(t)->block_elems * 2, 2, 3, 17);
+    const size_t wrow = (size_t)dtype_row_bytes(t, p.K), bb = (size_t)dtype_traits(t)->block_bytes;
+    for (int64_t r = 0; r < p.groups * kPackRows; ++r)
+      for (size_t at = 0; at < wrow; at += bb)
+        std::memset(p.w.data() + (size_t)r * wrow + at + 2, r % 2 ? 0xFF : 0x00, bb - 2);  // d (first) kept
+    for (int64_t g = 0; g < p.groups; ++g)
+      ref->pack(p.w.data() + (size_t)g * kPackRows * wrow, wrow, p.K, p.packed.data() + g * ref->group_bytes(p.K));
+    std::vector<float> x((size_t)p.K);
+    for (int64_t c = 0; c < p.cols; ++c) {
+      for (size_t k = 0; k < x.size(); ++k) x[k] = c == 0 ? 1.f : c == 1 ? -1.f : (k % 3 ? 1.f : -1.f);
+      quantize_act_row(ref->act, x.data(), p.xq.data() + (size_t)c * p.x_stride, p.K);
+    }
+    const std::vector<float> want = run(p, ref);
+    EXPECT_LE(worst_error_ratio(p, want), 1.0) << dtype_name(t);
+    for (const auto& [name, table] : usable_tables())
+      if (const PackedFormat* f = table(t)) {
+        const std::vector<float> got = run(p, f);
+        EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * 4), 0) << name << " " << dtype_name(t);
+      }
+  }
+}
+
 TEST(PackedGemmTables, CoverThe32ElementTypes) {
   for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) {
     EXPECT_NE(scalar::packed_format_for(t), nullptr) << dtype_name(t);

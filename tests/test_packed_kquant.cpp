@@ -31,9 +31,9 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t K, std::mt19937&
       if (t == DType::Q4_K || t == DType::Q5_K) {  // same d / dmin offsets
         std::memcpy(blk + offsetof(block_q4_K, d), &d, 2);
         std::memcpy(blk + offsetof(block_q4_K, dmin), &dmin, 2);
-      } else if (t == DType::IQ4_XS) {  // extreme: every level -127 under scale -32
+      } else if (t == DType::IQ4_XS) {  // extreme: both ends, levels -127 under scale -32 / +113 under +31
         std::memcpy(blk + offsetof(block_iq4_xs, d), &d, 2);
-        if (extreme) std::memset(blk + offsetof(block_iq4_xs, scales_h), 0, sizeof(block_iq4_xs) - 2);
+        if (extreme) std::memset(blk + offsetof(block_iq4_xs, scales_h), r % 2 ? 0xFF : 0x00, sizeof(block_iq4_xs) - 2);
       } else {
         std::memcpy(blk + offsetof(block_q6_K, d), &d, 2);
         if (extreme) std::memset(blk + offsetof(block_q6_K, scales), 0x80, 16);  // -128: the widest

@@ -276,6 +276,39 @@ INSTANTIATE_TEST_SUITE_P(Types, QuantDot,
                                            DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// IQ4 at both ends (levels -127 / +113, IQ4_XS scales -32 / +31, activations +-127): the
+// integer sums are at their largest, so 16-bit overflow or a lost sign shows.
+TEST(QuantDot, Iq4ExtremeOperandsAreExact) {
+  for (DType t : {DType::IQ4_NL, DType::IQ4_XS}) {
+    const ActQuant aq = act_quant_for(t);
+    const int64_t K = 512, bb = dtype_traits(t)->block_bytes;
+    auto w = weight_rows(t, K, 2);
+    const int64_t row = dtype_row_bytes(t, K);
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t at = 0; at < row; at += bb) std::memset(w.data() + r * row + at + 2, r ? 0xFF : 0x00, (size_t)bb - 2);
+    for (int xs = 0; xs < 3; ++xs) {
+      std::vector<float> x((size_t)K);
+      for (size_t k = 0; k < x.size(); ++k) x[k] = xs == 0 ? 1.f : xs == 1 ? -1.f : (k % 3 ? 1.f : -1.f);
+      std::vector<uint8_t> xq(act_row_bytes(aq, K));
+      quantize_act_row(aq, x.data(), xq.data(), K);
+      const std::vector<double> xa = dequant_act(aq, xq.data(), K);
+      for (int64_t r = 0; r < 2; ++r) {
+        std::vector<float> wf((size_t)K);
+        ASSERT_TRUE(dequantize_row(t, w.data() + r * row, wf.data(), K));
+        double exact = 0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          exact += wf[(size_t)k] * xa[(size_t)k];
+          mag += std::fabs(wf[(size_t)k] * xa[(size_t)k]);
+        }
+        for (const auto& [name, fn] : usable_variants(t)) {
+          const double got = fn(w.data() + r * row, xq.data(), K);
+          EXPECT_LE(std::fabs(got - exact), 1e-5 * mag) << name << " " << dtype_name(t) << " row " << r << " x " << xs;
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantDot, ActivationQuantizationRoundTrips) {
   for (ActQuant aq : {ActQuant::Q8_32, ActQuant::Q8_K}) {
     const int64_t K = 512;

@@ -1,4 +1,4 @@
-// The K-quant kernels (x86: Q4_K, Q5_K, Q6_K; NEON: Q5_K, the others being in
+// The K-quant kernels (x86: Q4_K, Q5_K, Q6_K and IQ4_XS; NEON: Q5_K, the others being in
 // quant_dot_neon.cpp) in their own translation units, kquant_dot_<isa>.cpp, built with that
 // ISA's flags. The ISA's main tables (quant_dot_<isa>.cpp) delegate these types to them.
 // nullptr: not covered.

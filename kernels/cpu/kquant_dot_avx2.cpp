@@ -87,7 +87,7 @@ struct KBlock<block_iq4_xs> {
     *scale = _mm256_set1_epi16((short)osprey_iq4xs_scale(&b, g));
     const __m128i q = _mm_loadu_si128((const __m128i*)(b.qs + 16 * g));
     const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
-    const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+    const __m256i levels = _mm256_broadcastsi128_si256(iq4_levels());
     return _mm256_shuffle_epi8(levels, nib);
   }
   float d() const { return f16(b.d); }

@@ -106,7 +106,7 @@ struct DecodedIQ4XS {
 };
 
 inline __attribute__((always_inline)) void decode(const block_iq4_xs& b, DecodedIQ4XS& o) {
-  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  const __m512i levels = _mm512_broadcast_i32x4(iq4_levels());
   for (int k = 0; k < 4; ++k) {
     // Lanes [lo nibbles, hi nibbles] of sub-block 2k's 16 bytes, then the same for 2k+1.
     const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(b.qs + 32 * k)));

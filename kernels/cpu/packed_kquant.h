@@ -1,5 +1,6 @@
-// Packed (16-row interleaved) layouts and products for the K-quants (packed_gemm.h); the
-// per-ISA packed_format_for() tables of packed_q32_<isa>.cpp hand these types on to here.
+// Packed (16-row interleaved) layouts and products for the K-quants and IQ4_XS
+// (packed_gemm.h); the per-ISA packed_format_for() tables of packed_q32_<isa>.cpp hand these
+// types on to here.
 //
 // A packed group is K / 256 packed super-blocks, each the same 256 columns of 16 rows. The
 // quants are interleaved in 4-column steps: one 64-byte line holds [row 0, k..k+3 | row 1,
@@ -69,7 +70,8 @@ struct PackedIQ4XS {
 };
 static_assert(sizeof(PackedIQ4XS) == 2208);
 
-// The sums of an activation super-block's sub-blocks of 32 (Q4_K / Q5_K mins), as int16:
+// The sums of an activation super-block's sub-blocks of 32 (for the Q4_K / Q5_K mins and
+// IQ4_XS's +128 offset), as int16:
 // bsums holds sums of 16, so each is within 2 * 16 * 128.
 inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
   for (int s = 0; s < 8; ++s) out[s] = (int16_t)(x.bsums[2 * s] + x.bsums[2 * s + 1]);

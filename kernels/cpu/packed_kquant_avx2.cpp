@@ -7,6 +7,8 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 #include <cstring>
 #include <type_traits>
 
@@ -138,7 +140,7 @@ template <int C>
 void half_iq4_xs(const PackedIQ4XS* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy,
                  bool stream) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  const __m256i levels = _mm256_broadcastsi128_si256(iq4_levels());
   __m256 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {

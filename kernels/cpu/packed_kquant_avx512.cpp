@@ -6,6 +6,7 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
 #include "kernels/cpu/avx512_intrin.h"
+#include "kernels/cpu/x86_helpers.h"
 
 #include <cstring>
 #include <type_traits>
@@ -134,8 +135,7 @@ void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, flo
 template <int C>
 void tile_iq4_xs(const PackedIQ4XS* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  const __m512i levels = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values)),
-                                          _mm512_set1_epi8((char)0x80));
+  const __m512i levels = _mm512_broadcast_i32x4(iq4_levels_plus128());
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nsb; ++i) {

@@ -130,7 +130,7 @@ void pack_iq4_xs(const void* src, size_t stride, int64_t K, void* dst) {
 namespace scalar {
 namespace {
 
-// The defining float step of one super-block (packed_kquant.h), shared by both types.
+// The defining float step of one super-block (packed_kquant.h), shared by every type.
 inline float step(float acc, float d_w, float d_x, int32_t isum) { return std::fma(d_w * d_x, (float)isum, acc); }
 
 // One column, 16 rows: the order itself, written plainly.

@@ -11,6 +11,8 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "kernels/cpu/x86_helpers.h"
+
 #include <cstring>
 
 namespace osprey::kernels::avx2 {
@@ -99,7 +101,7 @@ struct Q8_0 {
 struct IQ4_NL {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
   static void decode(const uint8_t* blk, int h, __m256i w[8]) {
-    const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+    const __m256i levels = _mm256_broadcastsi128_si256(iq4_levels());
     decode_nibbles(blk, h, w);
     for (int k = 0; k < 8; ++k) w[k] = _mm256_shuffle_epi8(levels, w[k]);
   }

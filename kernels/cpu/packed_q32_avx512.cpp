@@ -9,6 +9,7 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
 #include "kernels/cpu/avx512_intrin.h"
+#include "kernels/cpu/x86_helpers.h"
 
 #include <cstring>
 
@@ -56,8 +57,7 @@ struct IQ4_NL {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
   static constexpr int kOffset = q32::kIQ4Offset;
   static void decode(const uint8_t* blk, __m512i w[8]) {
-    const __m512i levels = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values)),
-                                            _mm512_set1_epi8((char)0x80));
+    const __m512i levels = _mm512_broadcast_i32x4(iq4_levels_plus128());
     Q4_0::decode(blk, w);
     for (int k = 0; k < 8; ++k) w[k] = _mm512_shuffle_epi8(levels, w[k]);
   }

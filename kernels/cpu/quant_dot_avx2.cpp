@@ -65,7 +65,7 @@ inline __m256i quants(const block_q5_1& b) {
 }
 inline __m256i quants(const block_q8_0& b) { return load32(b.qs); }
 inline __m256i quants(const block_iq4_nl& b) {
-  const __m256i levels = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
+  const __m256i levels = _mm256_broadcastsi128_si256(iq4_levels());
   return _mm256_shuffle_epi8(levels, unpack_nibbles(b.qs));
 }
 

@@ -71,10 +71,7 @@ inline Decoded2 decode2(const block_q8_0& b0, const block_q8_0& b1) {
 }
 
 inline Decoded2 decode2(const block_iq4_nl& b0, const block_iq4_nl& b1) {
-  // The levels + 128 (the sign bit flipped) as unsigned bytes, looked up per nibble.
-  const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)osprey_iq4nl_values));
-  const __m512i u = _mm512_xor_si512(levels, _mm512_set1_epi8((char)0x80));
-  return {_mm512_shuffle_epi8(u, nibbles2(b0.qs, b1.qs)), 0x80};
+  return {_mm512_shuffle_epi8(_mm512_broadcast_i32x4(iq4_levels_plus128()), nibbles2(b0.qs, b1.qs)), 0x80};
 }
 
 template <class B>

@@ -7,8 +7,15 @@
 
 #include <cstdint>
 
+#include "kernels/quant_blocks.h"
+
 namespace osprey::kernels {
 namespace {
+
+// The 16 IQ4_NL / IQ4_XS levels as signed bytes (a pshufb table), and the same + 128 as
+// unsigned bytes (vpdpbusd's operand; the kernels take 128 * sum(x) back out).
+inline __m128i iq4_levels() { return _mm_loadu_si128((const __m128i*)osprey_iq4nl_values); }
+inline __m128i iq4_levels_plus128() { return _mm_xor_si128(iq4_levels(), _mm_set1_epi8((char)0x80)); }
 
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
