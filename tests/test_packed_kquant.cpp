@@ -1,4 +1,4 @@
-// The K-quant and IQ4_XS packed layouts (kernels/cpu/packed_kquant.h): every ISA's packed
+// The K-quant (Q2_K .. Q6_K) and IQ4_XS packed layouts (kernels/cpu/packed_kquant.h): every ISA's packed
 // GEMM equals the scalar packed GEMM bit for bit, for every column count, group count and K;
 // the scalar packed GEMM agrees with the one-row reference kernel (quant_dot_scalar.cpp) up
 // to float summation order; and the comparison catches a kernel that is wrong in a single
@@ -31,6 +31,12 @@ std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t K, std::mt19937&
       if (t == DType::Q4_K || t == DType::Q5_K) {  // same d / dmin offsets
         std::memcpy(blk + offsetof(block_q4_K, d), &d, 2);
         std::memcpy(blk + offsetof(block_q4_K, dmin), &dmin, 2);
+      } else if (t == DType::Q2_K) {  // extreme: every byte 0xFF, quants 3 under scale and min 15
+        std::memcpy(blk + offsetof(block_q2_K, d), &d, 2);
+        std::memcpy(blk + offsetof(block_q2_K, dmin), &dmin, 2);
+      } else if (t == DType::Q3_K) {  // extreme: quants 7, scales +31 (0xFF) / -32, quants -4 (0x00)
+        if (extreme && r % 2) std::memset(blk, 0x00, offsetof(block_q3_K, d));
+        std::memcpy(blk + offsetof(block_q3_K, d), &d, 2);
       } else if (t == DType::IQ4_XS) {  // extreme: both ends, levels -127 under scale -32 / +113 under +31
         std::memcpy(blk + offsetof(block_iq4_xs, d), &d, 2);
         if (extreme) std::memset(blk + offsetof(block_iq4_xs, scales_h), r % 2 ? 0xFF : 0x00, sizeof(block_iq4_xs) - 2);
@@ -208,7 +214,8 @@ TEST_P(PackedKQuant, ComparisonCatchesABrokenKernel) {
   EXPECT_NE(bit_mismatch(ref->gemm, changed, groups, xq, cols, K, want), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedKQuant, ::testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS),
+INSTANTIATE_TEST_SUITE_P(Types, PackedKQuant,
+                         ::testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace

@@ -9,15 +9,16 @@
 // 8-15). Scales sit by sub-block, the 16 rows' together, one byte each, so one load and a
 // widening move give a sub-block's 16 scales. Packed bytes per weight stay close to the
 // original (tg streams them): Q4_K 2368 vs 2304 bytes per 16 x 256, Q5_K 2880 vs 2816,
-// Q6_K 3360 = 3360, IQ4_XS 2208 vs 2176.
+// Q6_K 3360 = 3360, IQ4_XS 2208 vs 2176, Q2_K 1344 = 1344, Q3_K 1824 vs 1760.
 //
 // The products (every ISA, every column count, bit for bit; the scalar gemm of
 // packed_kquant_scalar.cpp writes the order out): per super-block the integer sum
 //   isum = sum over sub-blocks s of scale_s * sum_k q_k x_k  (exact, int32),
 // Q4_K / Q5_K also msum = sum over s of min_s * (bsum[2s] + bsum[2s+1]), Q6_K subtracts the +32 quant
-// offset in integers (32 * sum_s scale_s * bsum_s), IQ4_XS's q_k are its signed levels; then
-// per (row, column), in float:
-//   acc = fma(d_row * d_x, (float)isum, acc); [Q4_K, Q5_K] acc = fma(-(dmin_row * d_x), (float)msum, acc)
+// offset in integers (32 * sum_s scale_s * bsum_s; Q3_K likewise 4 * ...), IQ4_XS's q_k are its
+// signed levels (Q2_K has a min per sub-block of 16: msum over bsum[s]); then per (row,
+// column), in float:
+//   acc = fma(d_row * d_x, (float)isum, acc); [Q2_K, Q4_K, Q5_K] acc = fma(-(dmin_row * d_x), (float)msum, acc)
 // from acc = 0, super-blocks in order.
 #pragma once
 #include <algorithm>
@@ -70,6 +71,24 @@ struct PackedIQ4XS {
 };
 static_assert(sizeof(PackedIQ4XS) == 2208);
 
+// Q2_K / Q3_K: sixteen sub-blocks of 16 with 2-bit low parts. Within sub-block s, line t
+// (t < 4) holds columns 16 s + 4 t + j: bits 2t..2t+1 of qs[s] byte 4 r + j. Q2_K keeps each
+// row's scale | min << 4 byte as the file has it; Q3_K adds the third bit (bit 4 (s % 2) + t
+// of qh[s / 2] byte 4 r + j; quants stored + 4, 0..7) and its signed 6-bit scales unpacked.
+struct PackedQ2K {
+  uint16_t d[16], dmin[16];
+  uint8_t scales[16][16];  // [sub-block][row]: scale (low nibble), min (high nibble)
+  uint8_t qs[16][64];
+};
+static_assert(sizeof(PackedQ2K) == 1344);
+struct PackedQ3K {
+  uint16_t d[16];
+  int8_t scales[16][16];  // [sub-block][row], -32..31
+  uint8_t qs[16][64];
+  uint8_t qh[8][64];
+};
+static_assert(sizeof(PackedQ3K) == 1824);
+
 // The sums of an activation super-block's sub-blocks of 32 (for the Q4_K / Q5_K mins and
 // IQ4_XS's +128 offset), as int16:
 // bsums holds sums of 16, so each is within 2 * 16 * 128.
@@ -82,10 +101,14 @@ void pack_q4_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q5_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q6_K(const void* src, size_t stride, int64_t K, void* dst);
 void pack_iq4_xs(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q2_K(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q3_K(const void* src, size_t stride, int64_t K, void* dst);
 size_t packed_q4_K_bytes(int64_t K);
 size_t packed_q5_K_bytes(int64_t K);
 size_t packed_q6_K_bytes(int64_t K);
 size_t packed_iq4_xs_bytes(int64_t K);
+size_t packed_q2_K_bytes(int64_t K);
+size_t packed_q3_K_bytes(int64_t K);
 
 // An ISA's register tile: 16 rows (P: one packed super-block type) x C activation columns,
 // y[c * ldy + r], over nsb super-blocks; stream: the weights are read this once (prefetch).
@@ -112,10 +135,16 @@ void gemm_packed_tiles(const void* packed, int64_t groups, const void* x, size_t
   }
 }
 
-// The formats of an ISA whose tile tables are T4 (Q4_K), T5 (Q5_K), T6 (Q6_K) and TX (IQ4_XS).
-template <size_t N4, const PackedTileFn<PackedQ4K> (&T4)[N4], size_t N5, const PackedTileFn<PackedQ5K> (&T5)[N5],
+// The formats of an ISA whose tile tables are T2 (Q2_K), T3 (Q3_K), T4 (Q4_K), T5 (Q5_K),
+// T6 (Q6_K) and TX (IQ4_XS).
+template <size_t N2, const PackedTileFn<PackedQ2K> (&T2)[N2], size_t N3, const PackedTileFn<PackedQ3K> (&T3)[N3],
+          size_t N4, const PackedTileFn<PackedQ4K> (&T4)[N4], size_t N5, const PackedTileFn<PackedQ5K> (&T5)[N5],
           size_t N6, const PackedTileFn<PackedQ6K> (&T6)[N6], size_t NX, const PackedTileFn<PackedIQ4XS> (&TX)[NX]>
 const PackedFormat* packed_kquant_table(DType w) {
+  static constexpr PackedFormat kQ2K{DType::Q2_K, ActQuant::Q8_K, packed_q2_K_bytes, pack_q2_K,
+                                     gemm_packed_tiles<PackedQ2K, N2, T2>};
+  static constexpr PackedFormat kQ3K{DType::Q3_K, ActQuant::Q8_K, packed_q3_K_bytes, pack_q3_K,
+                                     gemm_packed_tiles<PackedQ3K, N3, T3>};
   static constexpr PackedFormat kQ4K{DType::Q4_K, ActQuant::Q8_K, packed_q4_K_bytes, pack_q4_K,
                                      gemm_packed_tiles<PackedQ4K, N4, T4>};
   static constexpr PackedFormat kQ5K{DType::Q5_K, ActQuant::Q8_K, packed_q5_K_bytes, pack_q5_K,
@@ -125,6 +154,8 @@ const PackedFormat* packed_kquant_table(DType w) {
   static constexpr PackedFormat kIQ4XS{DType::IQ4_XS, ActQuant::Q8_K, packed_iq4_xs_bytes, pack_iq4_xs,
                                        gemm_packed_tiles<PackedIQ4XS, NX, TX>};
   switch (w) {
+    case DType::Q2_K: return &kQ2K;
+    case DType::Q3_K: return &kQ3K;
     case DType::Q4_K: return &kQ4K;
     case DType::Q5_K: return &kQ5K;
     case DType::Q6_K: return &kQ6K;

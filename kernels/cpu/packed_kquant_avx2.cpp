@@ -133,6 +133,66 @@ void half_q6_K(const PackedQ6K* w, int64_t nsb, int h, const block_q8_K* const* 
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
 }
 
+// Rows 8 h .. 8 h + 7 x C columns of Q2_K or Q3_K. vpmaddubsw pair sums of 2 x 7 x 127 at
+// most: a sub-block's four lines add up in int16 (7112), then vpmaddwd with the scales.
+template <class P, int C>
+void half_q23_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
+  constexpr bool kQ3 = std::is_same_v<P, PackedQ3K>;
+  const __m256i two_bits = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4), low4 = _mm256_set1_epi16(15);
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const P& b = w[i];
+    __m256i isum[C], msum[C];
+    for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm256_setzero_si256();
+    __m256i m_even = _mm256_setzero_si256();
+    for (int s = 0; s < 16; ++s) {
+      if (stream) prefetch_ahead<sizeof(P), 16>(&b, s);
+      const __m256i raw = load32(b.qs[s] + 32 * h);
+      __m256i q[4];
+      for (int t = 0; t < 4; ++t) q[t] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * t), two_bits);
+      __m256i sc, m;  // (v, v) int16 pairs per row
+      if constexpr (kQ3) {
+        const __m256i hb = load32(b.qh[s / 2] + 32 * h);
+        for (int t = 0; t < 4; ++t) {  // bit k = 4 (s % 2) + t of each byte to bit 2
+          const int k = 4 * (s % 2) + t;
+          q[t] = _mm256_or_si256(q[t], _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(hb, k - 2) : _mm256_slli_epi16(hb, 2 - k), bit2));
+        }
+        sc = m = pairs8<true>(b.scales[s] + 8 * h);
+      } else {
+        const __m256i sm = pairs8<false>(b.scales[s] + 8 * h);
+        sc = _mm256_and_si256(sm, low4);
+        m = _mm256_srli_epi16(sm, 4);
+      }
+      for (int c = 0; c < C; ++c) {
+        const int8_t* xq = xs[c][i].qs + 16 * s;
+        __m256i p = _mm256_maddubs_epi16(q[0], bcast4(xq));
+        for (int t = 1; t < 4; ++t) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[t], bcast4(xq + 4 * t)));
+        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, sc));
+      }
+      if (s % 2 == 0) {
+        m_even = m;
+        continue;
+      }
+      // (s - 1, s) int16 pairs against (bsum s - 1, bsum s).
+      const __m256i pair = _mm256_blend_epi16(m_even, m, 0xAA);
+      for (int c = 0; c < C; ++c) msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(pair, bcast4(xs[c][i].bsums + s - 1)));
+    }
+    const __m256 d = widen_f16(b.d + 8 * h);
+    for (int c = 0; c < C; ++c) {
+      const __m256 dx = _mm256_set1_ps(xs[c][i].d);
+      if constexpr (kQ3) {
+        const __m256i total = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(msum[c], 2));
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(total), acc[c]);
+      } else {
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(widen_f16(b.dmin + 8 * h), dx), _mm256_cvtepi32_ps(msum[c]), acc[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
+}
+
 // Rows 8 h .. 8 h + 7 x C columns of IQ4_XS. vpmaddubsw takes |level| unsigned and the
 // activations with the level's sign; its pairs reach 2 x 127 x 127 = 32258, so each line
 // goes to int32 with the rows' scales at once (vpmaddwd), unlike the K-quants' int16 sums.
@@ -185,6 +245,8 @@ template <int C>
 constexpr PackedTileFn<PackedQ6K> tile_q6 = tile16<PackedQ6K, C, half_q6_K<C>>;
 template <int C>
 constexpr PackedTileFn<PackedIQ4XS> tile_iq4 = tile16<PackedIQ4XS, C, half_iq4_xs<C>>;
+template <class P, int C>
+constexpr PackedTileFn<P> tile_q23 = tile16<P, C, half_q23_K<P, C>>;
 
 // Four columns a tile: 16 x 512 x 2048 products ran at 69 / 91 / 76 GMAC/s (Q4_K) and
 // 61 / 73-76 / - (Q6_K, six spills badly) with 2 / 4 / 6 columns on one Zen 4 core.
@@ -192,11 +254,14 @@ template <class P>
 constexpr PackedTileFn<P> kQ45KTiles[] = {tile_q45<P, 1>, tile_q45<P, 2>, tile_q45<P, 3>, tile_q45<P, 4>};
 constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6<1>, tile_q6<2>, tile_q6<3>, tile_q6<4>};
 constexpr PackedTileFn<PackedIQ4XS> kIQ4XSTiles[] = {tile_iq4<1>, tile_iq4<2>, tile_iq4<3>, tile_iq4<4>};
+template <class P>
+constexpr PackedTileFn<P> kQ23KTiles[] = {tile_q23<P, 1>, tile_q23<P, 2>, tile_q23<P, 3>, tile_q23<P, 4>};
 
 }  // namespace
 
 const PackedFormat* packed_kquant_format(DType w) {
-  return packed_kquant_table<4, kQ45KTiles<PackedQ4K>, 4, kQ45KTiles<PackedQ5K>, 4, kQ6KTiles, 4, kIQ4XSTiles>(w);
+  return packed_kquant_table<4, kQ23KTiles<PackedQ2K>, 4, kQ23KTiles<PackedQ3K>, 4, kQ45KTiles<PackedQ4K>, 4,
+                             kQ45KTiles<PackedQ5K>, 4, kQ6KTiles, 4, kIQ4XSTiles>(w);
 }
 
 }  // namespace osprey::kernels::avx2

@@ -130,6 +130,66 @@ void tile_q6_K(const PackedQ6K* w, int64_t nsb, const block_q8_K* const* xs, flo
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
+// 16 rows x C columns of Q2_K or Q3_K (P = PackedQ2K / PackedQ3K). Line t of sub-block s is
+// bits 2t..2t+1 of its qs bytes (Q3_K: or'ed with the third bit at bit 2), unsigned for
+// vpdpbusd; Q2_K's mins and Q3_K's +4 offset meet the bsums as (s - 1, s) int16 pairs.
+template <class P, int C>
+void tile_q23_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t ldy, bool stream) {
+  constexpr bool kQ3 = std::is_same_v<P, PackedQ3K>;
+  const __m512i two_bits = _mm512_set1_epi8(3), bit2 = _mm512_set1_epi8(4), low4 = _mm512_set1_epi32(15);
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nsb; ++i) {
+    const P& b = w[i];
+    __m512i isum[C], msum[C];
+    for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm512_setzero_si512();
+    __m512i m_even;  // sub-block s - 1's min (Q2_K) or scale (Q3_K) per row, for the pair
+    for (int s = 0; s < 16; ++s) {
+      if (stream) prefetch_ahead<sizeof(P), 16>(&b, s);
+      const __m512i raw = _mm512_loadu_si512(b.qs[s]);
+      __m512i q[4];
+      for (int t = 0; t < 4; ++t) q[t] = _mm512_and_si512(_mm512_srli_epi16(raw, 2 * t), two_bits);
+      __m512i sc, m;
+      if constexpr (kQ3) {
+        const __m512i h = _mm512_loadu_si512(b.qh[s / 2]);
+        for (int t = 0; t < 4; ++t) {  // bit k = 4 (s % 2) + t of each byte to bit 2
+          const int k = 4 * (s % 2) + t;
+          q[t] = _mm512_or_si512(q[t], _mm512_and_si512(k >= 2 ? _mm512_srli_epi16(h, k - 2) : _mm512_slli_epi16(h, 2 - k), bit2));
+        }
+        sc = m = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)b.scales[s]));
+      } else {
+        const __m512i sm = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)b.scales[s]));
+        sc = _mm512_and_si512(sm, low4);
+        m = _mm512_srli_epi32(sm, 4);
+      }
+      for (int c = 0; c < C; ++c) {
+        const int8_t* xq = xs[c][i].qs + 16 * s;
+        __m512i sub = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast4(xq));
+        for (int t = 1; t < 4; ++t) sub = _mm512_dpbusd_epi32(sub, q[t], bcast4(xq + 4 * t));
+        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(sub, sc));
+      }
+      if (s % 2 == 0) {
+        m_even = m;
+        continue;
+      }
+      const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAAu, m_even, _mm512_slli_epi32(m, 16));
+      for (int c = 0; c < C; ++c) msum[c] = _mm512_dpwssd_epi32(msum[c], pair, bcast4(xs[c][i].bsums + s - 1));
+    }
+    const __m512 d = widen_f16(b.d);
+    for (int c = 0; c < C; ++c) {
+      const __m512 dx = _mm512_set1_ps(xs[c][i].d);
+      if constexpr (kQ3) {
+        const __m512i total = _mm512_sub_epi32(isum[c], _mm512_slli_epi32(msum[c], 2));
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(total), acc[c]);
+      } else {
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c]), acc[c]);
+        acc[c] = _mm512_fnmadd_ps(_mm512_mul_ps(widen_f16(b.dmin), dx), _mm512_cvtepi32_ps(msum[c]), acc[c]);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
 // 16 rows x C columns of IQ4_XS. The lines' nibbles become level + 128 (unsigned for
 // vpdpbusd); the 128 * sum(x) that adds is taken back out per sub-block before the scale.
 template <int C>
@@ -179,13 +239,17 @@ constexpr PackedTileFn<P> kQ45KTiles[] = {tile_q45_K<P, 1>, tile_q45_K<P, 2>, ti
                                           tile_q45_K<P, 4>, tile_q45_K<P, 5>, tile_q45_K<P, 6>};
 constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6_K<1>, tile_q6_K<2>, tile_q6_K<3>,
                                                  tile_q6_K<4>, tile_q6_K<5>, tile_q6_K<6>};
+template <class P>
+constexpr PackedTileFn<P> kQ23KTiles[] = {tile_q23_K<P, 1>, tile_q23_K<P, 2>, tile_q23_K<P, 3>,
+                                          tile_q23_K<P, 4>, tile_q23_K<P, 5>, tile_q23_K<P, 6>};
 constexpr PackedTileFn<PackedIQ4XS> kIQ4XSTiles[] = {tile_iq4_xs<1>, tile_iq4_xs<2>, tile_iq4_xs<3>,
                                                      tile_iq4_xs<4>, tile_iq4_xs<5>, tile_iq4_xs<6>};
 
 }  // namespace
 
 const PackedFormat* packed_kquant_format(DType w) {
-  return packed_kquant_table<6, kQ45KTiles<PackedQ4K>, 6, kQ45KTiles<PackedQ5K>, 6, kQ6KTiles, 6, kIQ4XSTiles>(w);
+  return packed_kquant_table<6, kQ23KTiles<PackedQ2K>, 6, kQ23KTiles<PackedQ3K>, 6, kQ45KTiles<PackedQ4K>, 6,
+                             kQ45KTiles<PackedQ5K>, 6, kQ6KTiles, 6, kIQ4XSTiles>(w);
 }
 
 }  // namespace osprey::kernels::avx512

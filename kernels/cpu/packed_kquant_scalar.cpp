@@ -127,6 +127,63 @@ void pack_iq4_xs(const void* src, size_t stride, int64_t K, void* dst) {
   }
 }
 
+size_t packed_q2_K_bytes(int64_t K) { return (size_t)(K / 256) * sizeof(PackedQ2K); }
+size_t packed_q3_K_bytes(int64_t K) { return (size_t)(K / 256) * sizeof(PackedQ3K); }
+
+namespace {
+// The 2-bit low parts of elements e .. e + 3 (e % 4 == 0, within one sub-block of 16) as four
+// bytes: element e sits at bit shift 2 ((e % 128) / 32) of qs[(e / 128) 32 + e % 32].
+inline uint32_t low2_word(const uint8_t* qs, int e) {
+  return word(qs + (e / 128) * 32 + e % 32) >> (2 * ((e % 128) / 32)) & kPairs;
+}
+}  // namespace
+
+void pack_q2_K(const void* src, size_t stride, int64_t K, void* dst) {
+  block_q2_K b[16];
+  PackedQ2K p;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    load_blocks(src, stride, i, b);
+    for (int r = 0; r < 16; ++r) {
+      p.d[r] = b[r].d;
+      p.dmin[r] = b[r].dmin;
+      for (int s = 0; s < 16; ++s) {
+        p.scales[s][r] = b[r].scales[s];
+        uint32_t out = 0;
+        for (int t = 0; t < 4; ++t) out |= low2_word(b[r].qs, 16 * s + 4 * t) << (2 * t);
+        put(p.qs[s] + 4 * r, out);
+      }
+    }
+    std::memcpy((uint8_t*)dst + (size_t)i * sizeof p, &p, sizeof p);
+  }
+}
+
+// Q3_K's third bit of element e is bit e / 32 of hmask[e % 32].
+void pack_q3_K(const void* src, size_t stride, int64_t K, void* dst) {
+  block_q3_K b[16];
+  PackedQ3K p;
+  for (int64_t i = 0; i < K / 256; ++i) {
+    load_blocks(src, stride, i, b);
+    std::memset(p.qh, 0, sizeof p.qh);
+    for (int r = 0; r < 16; ++r) {
+      p.d[r] = b[r].d;
+      int sc[16];
+      osprey_q3k_scales(b[r].scales, sc);
+      for (int s = 0; s < 16; ++s) {
+        p.scales[s][r] = (int8_t)sc[s];
+        uint32_t lo = 0, hi = 0;
+        for (int t = 0; t < 4; ++t) {
+          const int e = 16 * s + 4 * t;
+          lo |= low2_word(b[r].qs, e) << (2 * t);
+          hi |= (word(b[r].hmask + e % 32) >> (e / 32) & kBits) << (4 * (s % 2) + t);
+        }
+        put(p.qs[s] + 4 * r, lo);
+        put(p.qh[s / 2] + 4 * r, word(p.qh[s / 2] + 4 * r) | hi);
+      }
+    }
+    std::memcpy((uint8_t*)dst + (size_t)i * sizeof p, &p, sizeof p);
+  }
+}
+
 namespace scalar {
 namespace {
 
@@ -211,6 +268,45 @@ void tile_iq4_xs(const PackedIQ4XS* w, int64_t nsb, const block_q8_K* const* xs,
   }
 }
 
+// Q2_K / Q3_K: sub-block s's 16 columns, lines t, element 16 s + 4 t + j.
+template <class P>
+void tile_q23_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_t, bool) {
+  constexpr bool kQ3 = std::is_same_v<P, PackedQ3K>;
+  for (int r = 0; r < 16; ++r) {
+    float acc = 0;
+    for (int64_t i = 0; i < nsb; ++i) {
+      const P& b = w[i];
+      const block_q8_K& xi = xs[0][i];
+      int32_t isum = 0, msum = 0;  // Q3_K: msum is sum scale * bsum, for the + 4
+      for (int s = 0; s < 16; ++s) {
+        int32_t sub = 0;
+        for (int t = 0; t < 4; ++t)
+          for (int j = 0; j < 4; ++j) {
+            int q = (b.qs[s][4 * r + j] >> (2 * t)) & 3;
+            if constexpr (kQ3) q |= ((b.qh[s / 2][4 * r + j] >> (4 * (s % 2) + t)) & 1) << 2;
+            sub += q * xi.qs[16 * s + 4 * t + j];
+          }
+        if constexpr (kQ3) {
+          isum += b.scales[s][r] * sub;
+          msum += b.scales[s][r] * xi.bsums[s];
+        } else {
+          isum += (b.scales[s][r] & 15) * sub;
+          msum += (b.scales[s][r] >> 4) * xi.bsums[s];
+        }
+      }
+      if constexpr (kQ3) {
+        acc = step(acc, f16_to_f32(b.d[r]), xi.d, isum - 4 * msum);
+      } else {
+        acc = step(acc, f16_to_f32(b.d[r]), xi.d, isum);
+        acc = std::fma(-(f16_to_f32(b.dmin[r]) * xi.d), (float)msum, acc);
+      }
+    }
+    y[r] = acc;
+  }
+}
+
+constexpr PackedTileFn<PackedQ2K> kQ2KTiles[] = {tile_q23_K<PackedQ2K>};
+constexpr PackedTileFn<PackedQ3K> kQ3KTiles[] = {tile_q23_K<PackedQ3K>};
 constexpr PackedTileFn<PackedQ4K> kQ4KTiles[] = {tile_q45_K<PackedQ4K>};
 constexpr PackedTileFn<PackedQ5K> kQ5KTiles[] = {tile_q45_K<PackedQ5K>};
 constexpr PackedTileFn<PackedQ6K> kQ6KTiles[] = {tile_q6_K};
@@ -219,7 +315,7 @@ constexpr PackedTileFn<PackedIQ4XS> kIQ4XSTiles[] = {tile_iq4_xs};
 }  // namespace
 
 const PackedFormat* packed_kquant_format(DType w) {
-  return packed_kquant_table<1, kQ4KTiles, 1, kQ5KTiles, 1, kQ6KTiles, 1, kIQ4XSTiles>(w);
+  return packed_kquant_table<1, kQ2KTiles, 1, kQ3KTiles, 1, kQ4KTiles, 1, kQ5KTiles, 1, kQ6KTiles, 1, kIQ4XSTiles>(w);
 }
 
 }  // namespace scalar
