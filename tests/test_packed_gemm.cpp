@@ -234,7 +234,7 @@ TEST(PackedGemmTables, Iq4ExtremeOperands) {
 }
 
 TEST(PackedGemmTables, CoverThe32ElementTypes) {
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::IQ4_NL}) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::IQ4_NL}) {
     EXPECT_NE(scalar::packed_format_for(t), nullptr) << dtype_name(t);
     for (const auto& [name, table] : usable_tables())
       if (std::string(name) == "avx512") {

@@ -1,4 +1,5 @@
-// Packed layouts of the 32-element-block types Q4_0, Q5_0, Q8_0 and IQ4_NL (packed_gemm.h), shared
+// Packed layouts of the 32-element-block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL
+// (packed_gemm.h), shared
 // by packed_q32_<isa>.cpp. Per 32-element block, a group of 16 rows holds, in order:
 //   d[16]   the rows' f16 scales (32 bytes; row r at d[r])
 //   Q4_0    4 slices of 64 bytes; byte 4r+i of slice j is the file's qs[4j+i] of row r, so the
@@ -10,6 +11,8 @@
 //           bit of element 4m+i of row r (AVX-512: one kmov + masked add of 16). 352 bytes
 //   Q8_0    8 slices of 64 bytes; byte 4r+i of slice m is q[4m+i] of row r XOR 0x80.  544 bytes
 //   IQ4_NL  the Q4_0 layout (the blocks are alike); a nibble indexes the level table.  288 bytes
+//   Q4_1    the Q4_0 layout, then m[16] the rows' f16 minimums.                  320 bytes
+//   Q5_1    the Q5_0 layout, then m[16].                                           384 bytes
 // Bytes per weight are the file's. The kernels multiply the unsigned code u = q + offset
 // (offset 8, 16, 128; IQ4_NL: level + 128) with the signed activation codes and subtract
 // offset * sum(x) in integers.
@@ -18,6 +21,7 @@
 //   acc = 0; for each block b in order:
 //     isum = sum_e u[r][e] * x[c].qs[e] - offset * x[c].isum      (exact, int32)
 //     acc  = fmaf(f16_to_f32(d[r]) * x[c].d, (float)isum, acc)     (product rounded to f32)
+//     Q4_1, Q5_1 (offset 0): acc = fmaf(f16_to_f32(m[r]) * x[c].d, (float)x[c].isum, acc)
 //   y = acc
 // Activations are block_q8_act_isum rows (ActQuant::Q8_32_ISUM).
 #pragma once
@@ -33,15 +37,21 @@ inline constexpr size_t kScaleBytes = 2 * kPackRows;                     // 16 f
 inline constexpr size_t kQ4Bytes = kScaleBytes + 4 * 64;                 // 288
 inline constexpr size_t kQ5Bytes = kQ4Bytes + 8 * 8;                     // 352
 inline constexpr size_t kQ8Bytes = kScaleBytes + 8 * 64;                 // 544
+inline constexpr size_t kQ41Bytes = kQ4Bytes + kScaleBytes;              // 320: the mins last
+inline constexpr size_t kQ51Bytes = kQ5Bytes + kScaleBytes;              // 384
 inline constexpr int kQ4Offset = 8, kQ5Offset = 16, kQ8Offset = 128, kIQ4Offset = 128;
 static_assert(sizeof(block_iq4_nl) == sizeof(block_q4_0));  // pack_q4_0 packs IQ4_NL too
 
 size_t group_bytes_q4_0(int64_t K);
 size_t group_bytes_q5_0(int64_t K);
 size_t group_bytes_q8_0(int64_t K);
+size_t group_bytes_q4_1(int64_t K);
+size_t group_bytes_q5_1(int64_t K);
 void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst);
 void pack_q8_0(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q4_1(const void* src, size_t stride, int64_t K, void* dst);
+void pack_q5_1(const void* src, size_t stride, int64_t K, void* dst);
 
 // An ISA's register tile: rows 8 h .. of a group (h = 0 where a register holds all 16 rows)
 // by C activation columns over all nb blocks, y[c * ldy + r]; stream: the weights are read
@@ -73,17 +83,21 @@ void gemm_tiles(const void* packed, int64_t groups, const void* xv, size_t x_str
 // file gets its own copy).
 namespace {
 using GemmFn = decltype(PackedFormat::gemm);
-template <GemmFn kQ4_0, GemmFn kQ5_0, GemmFn kQ8_0, GemmFn kIQ4_NL>
+template <GemmFn kQ4_0, GemmFn kQ5_0, GemmFn kQ8_0, GemmFn kIQ4_NL, GemmFn kQ4_1, GemmFn kQ5_1>
 const PackedFormat* format_for(DType w) {
   static const PackedFormat q4{DType::Q4_0, ActQuant::Q8_32_ISUM, group_bytes_q4_0, pack_q4_0, kQ4_0},
       q5{DType::Q5_0, ActQuant::Q8_32_ISUM, group_bytes_q5_0, pack_q5_0, kQ5_0},
       q8{DType::Q8_0, ActQuant::Q8_32_ISUM, group_bytes_q8_0, pack_q8_0, kQ8_0},
-      iq4{DType::IQ4_NL, ActQuant::Q8_32_ISUM, group_bytes_q4_0, pack_q4_0, kIQ4_NL};
+      iq4{DType::IQ4_NL, ActQuant::Q8_32_ISUM, group_bytes_q4_0, pack_q4_0, kIQ4_NL},
+      q41{DType::Q4_1, ActQuant::Q8_32_ISUM, group_bytes_q4_1, pack_q4_1, kQ4_1},
+      q51{DType::Q5_1, ActQuant::Q8_32_ISUM, group_bytes_q5_1, pack_q5_1, kQ5_1};
   switch (w) {
     case DType::Q4_0: return &q4;
     case DType::Q5_0: return &q5;
     case DType::Q8_0: return &q8;
     case DType::IQ4_NL: return &iq4;
+    case DType::Q4_1: return &q41;
+    case DType::Q5_1: return &q51;
     default: return nullptr;
   }
 }

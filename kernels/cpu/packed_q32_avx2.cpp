@@ -116,6 +116,21 @@ struct IQ4_NL {
   }
 };
 
+// Q4_1 / Q5_1: the unsigned codes with no offset, the rows' minimums at kMinAt.
+struct Q4_1 : Q4_0 {
+  static constexpr size_t kBlockBytes = q32::kQ41Bytes, kMinAt = q32::kQ4Bytes;
+  static __m256i isum(const uint8_t*, int, const __m256i w[8], const block_q8_act_isum& x) { return dot_codes<8>(w, x.qs); }
+};
+struct Q5_1 : Q5_0 {
+  static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
+  static __m256i isum(const uint8_t*, int, const __m256i w[8], const block_q8_act_isum& x) { return dot_codes<4>(w, x.qs); }
+};
+template <class T>
+constexpr size_t kMinAt = [] {
+  if constexpr (requires { T::kMinAt; }) return T::kMinAt;
+  return size_t{0};
+}();
+
 // Rows 8h..8h+7 of one group by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
 void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stride, float* y, int64_t ldy,
@@ -132,6 +147,10 @@ void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stri
       const auto& xb = *((const block_q8_act_isum*)(x + (size_t)c * x_stride) + b);
       const __m256i s = T::isum(blk, h, w, xb);
       acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), _mm256_cvtepi32_ps(s), acc[c]);
+      if constexpr (kMinAt<T> != 0) {
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(blk + kMinAt<T> + 16 * h)));
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(mw, _mm256_set1_ps(xb.d)), _mm256_set1_ps((float)xb.isum), acc[c]);
+      }
     }
   }
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
@@ -146,7 +165,8 @@ constexpr auto gemm = q32::gemm_tiles<T::kBlockBytes, 2, 4, kTiles<T>>;
 }  // namespace
 
 const PackedFormat* packed_format_for(DType w) {
-  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>>(w)) return f;
+  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>, gemm<Q4_1>, gemm<Q5_1>>(w))
+    return f;
   return packed_kquant_format(w);
 }
 

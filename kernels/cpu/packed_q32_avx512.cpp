@@ -63,6 +63,21 @@ struct IQ4_NL {
   }
 };
 
+// Q4_1 / Q5_1: the unsigned nibbles (offset 0), the rows' minimums at kMinAt.
+struct Q4_1 : Q4_0 {
+  static constexpr size_t kBlockBytes = q32::kQ41Bytes, kMinAt = q32::kQ4Bytes;
+  static constexpr int kOffset = 0;
+};
+struct Q5_1 : Q5_0 {
+  static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
+  static constexpr int kOffset = 0;
+};
+template <class T>
+constexpr size_t kMinAt = [] {
+  if constexpr (requires { T::kMinAt; }) return T::kMinAt;
+  return size_t{0};
+}();
+
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -95,6 +110,10 @@ void tile(const uint8_t* grp, int, int64_t nb, const uint8_t* x, size_t x_stride
         for (int k = 0; k < 8; ++k) s = _mm512_dpbusd_epi32(s, w[k], bcast4(xb->qs + 4 * k));
       }
       acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), _mm512_cvtepi32_ps(s), acc[c]);
+      if constexpr (kMinAt<T> != 0) {
+        const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(blk + kMinAt<T>)));
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(mw, _mm512_set1_ps(xb->d)), _mm512_set1_ps((float)xb->isum), acc[c]);
+      }
     }
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
@@ -163,7 +182,8 @@ bool quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K) {
 }
 
 const PackedFormat* packed_format_for(DType w) {
-  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>>(w)) return f;
+  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>, gemm<Q4_1>, gemm<Q5_1>>(w))
+    return f;
   return packed_kquant_format(w);
 }
 

@@ -35,6 +35,8 @@ void pack_scales_nibbles(const B (&blk)[kPackRows], uint8_t* out) {
 size_t group_bytes_q4_0(int64_t K) { return (size_t)(K / 32) * kQ4Bytes; }
 size_t group_bytes_q5_0(int64_t K) { return (size_t)(K / 32) * kQ5Bytes; }
 size_t group_bytes_q8_0(int64_t K) { return (size_t)(K / 32) * kQ8Bytes; }
+size_t group_bytes_q4_1(int64_t K) { return (size_t)(K / 32) * kQ41Bytes; }
+size_t group_bytes_q5_1(int64_t K) { return (size_t)(K / 32) * kQ51Bytes; }
 
 void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst) {
   for (int64_t b = 0; b < K / 32; ++b) {
@@ -44,12 +46,16 @@ void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst) {
   }
 }
 
-void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst) {
+// Q5_0 and Q5_1 (B), blocks of kBytes: the nibbles, the fifth-bit masks, and for Q5_1 the mins.
+template <class B, size_t kBytes>
+void pack_q5(const void* src, size_t stride, int64_t K, void* dst) {
   for (int64_t b = 0; b < K / 32; ++b) {
-    block_q5_0 blk[kPackRows];
-    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<block_q5_0>(src, stride, r, b);
-    uint8_t* out = (uint8_t*)dst + (size_t)b * kQ5Bytes;
+    B blk[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<B>(src, stride, r, b);
+    uint8_t* out = (uint8_t*)dst + (size_t)b * kBytes;
     pack_scales_nibbles(blk, out);
+    if constexpr (kBytes == kQ51Bytes)
+      for (int r = 0; r < kPackRows; ++r) std::memcpy(out + kQ5Bytes + 2 * r, &blk[r].m, 2);
     for (int m = 0; m < 8; ++m) {
       uint64_t mask = 0;
       for (int r = 0; r < kPackRows; ++r) {
@@ -59,6 +65,19 @@ void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst) {
       }
       for (int k = 0; k < 8; ++k) out[kQ4Bytes + 8 * m + k] = (uint8_t)(mask >> (8 * k));  // little-endian
     }
+  }
+}
+
+void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst) { pack_q5<block_q5_0, kQ5Bytes>(src, stride, K, dst); }
+void pack_q5_1(const void* src, size_t stride, int64_t K, void* dst) { pack_q5<block_q5_1, kQ51Bytes>(src, stride, K, dst); }
+
+void pack_q4_1(const void* src, size_t stride, int64_t K, void* dst) {
+  for (int64_t b = 0; b < K / 32; ++b) {
+    block_q4_1 blk[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<block_q4_1>(src, stride, r, b);
+    uint8_t* out = (uint8_t*)dst + (size_t)b * kQ41Bytes;
+    pack_scales_nibbles(blk, out);
+    for (int r = 0; r < kPackRows; ++r) std::memcpy(out + kQ4Bytes + 2 * r, &blk[r].m, 2);
   }
 }
 
@@ -91,8 +110,9 @@ int code_q5_0(const uint8_t* blk, int r, int e) {
 int code_q8_0(const uint8_t* blk, int r, int e) { return blk[q32::kScaleBytes + 64 * (e / 4) + 4 * r + e % 4]; }
 int code_iq4_nl(const uint8_t* blk, int r, int e) { return osprey_iq4nl_values[code_q4_0(blk, r, e)] + 128; }
 
-// The defining chain of packed_q32.h, one output at a time.
-template <int (*kCode)(const uint8_t*, int, int), size_t kBlockBytes, int kOffset>
+// The defining chain of packed_q32.h, one output at a time. kMinAt: where Q4_1 / Q5_1 keep
+// the rows' minimums in a block (0: none).
+template <int (*kCode)(const uint8_t*, int, int), size_t kBlockBytes, int kOffset, size_t kMinAt = 0>
 void gemm(const void* packed, int64_t groups, const void* x, size_t x_stride, int64_t cols, int64_t K, float* y,
           int64_t ldy) {
   const int64_t nb = K / 32;
@@ -111,6 +131,10 @@ void gemm(const void* packed, int64_t groups, const void* x, size_t x_stride, in
           uint16_t d;
           std::memcpy(&d, blk + 2 * r, 2);
           acc = std::fma(f16_to_f32(d) * xb.d, (float)isum, acc);
+          if constexpr (kMinAt != 0) {
+            std::memcpy(&d, blk + kMinAt + 2 * r, 2);
+            acc = std::fma(f16_to_f32(d) * xb.d, (float)xb.isum, acc);
+          }
         }
         y[c * ldy + g * kPackRows + r] = acc;
       }
@@ -124,7 +148,9 @@ const PackedFormat* packed_format_for(DType w) {
   if (const PackedFormat* f = q32::format_for<gemm<code_q4_0, q32::kQ4Bytes, q32::kQ4Offset>,
                                               gemm<code_q5_0, q32::kQ5Bytes, q32::kQ5Offset>,
                                               gemm<code_q8_0, q32::kQ8Bytes, q32::kQ8Offset>,
-                                              gemm<code_iq4_nl, q32::kQ4Bytes, q32::kIQ4Offset>>(w))
+                                              gemm<code_iq4_nl, q32::kQ4Bytes, q32::kIQ4Offset>,
+                                              gemm<code_q4_0, q32::kQ41Bytes, 0, q32::kQ4Bytes>,
+                                              gemm<code_q5_0, q32::kQ51Bytes, 0, q32::kQ5Bytes>>(w))
     return f;
   return packed_kquant_format(w);
 }
