@@ -1,7 +1,7 @@
-// The K-quant and IQ4_XS packed products (kernels/cpu/packed_kquant.h) alone, against the row kernels
-// they replace (gemm_for for a batch, vec_dot_for for one token), on TinyLlama 1.1B's matmul
-// shapes, one thread. Rates are by the thread's own CPU time, which stays meaningful on a busy
-// machine; the packing rate is what loading a model pays once.
+// The K-quant (Q2_K .. Q6_K) and IQ4_XS packed products (kernels/cpu/packed_kquant.h) alone,
+// against the row kernels they replace (gemm_for for a batch, vec_dot_for for one token), on
+// TinyLlama 1.1B's matmul shapes, one thread. Rates are by the thread's own CPU time, which
+// stays meaningful on a busy machine; the packing rate is what loading a model pays once.
 //   osprey-packed-kquant [-i avx2|avx512] [-m TOKENS] [-r REPS]   (with -i avx2, set
 // OSPREY_CPU_ISA=avx2 too, so that the row kernels compared are AVX2 as well)
 #include <algorithm>
@@ -38,13 +38,17 @@ std::vector<uint8_t> weights(DType t, int64_t N, int64_t K, std::mt19937& rng) {
   std::vector<uint8_t> w(rb * (size_t)N);
   for (uint8_t& b : w) b = (uint8_t)rng();
   const uint16_t d = f32_to_f16(0.01f);
-  const bool has_min = t == DType::Q4_K || t == DType::Q5_K;
-  const size_t d_at = t == DType::Q6_K     ? offsetof(block_q6_K, d)
+  const size_t d_at = t == DType::Q2_K     ? offsetof(block_q2_K, d)
+                      : t == DType::Q3_K   ? offsetof(block_q3_K, d)
+                      : t == DType::Q6_K   ? offsetof(block_q6_K, d)
                       : t == DType::IQ4_XS ? offsetof(block_iq4_xs, d)
                                            : offsetof(block_q4_K, d);
+  const size_t dmin_at = t == DType::Q2_K                       ? offsetof(block_q2_K, dmin)
+                         : t == DType::Q4_K || t == DType::Q5_K ? offsetof(block_q4_K, dmin)
+                                                                : 0;  // none
   for (size_t at = 0; at < w.size(); at += bb) {
     std::memcpy(w.data() + at + d_at, &d, 2);
-    if (has_min) std::memcpy(w.data() + at + offsetof(block_q4_K, dmin), &d, 2);
+    if (dmin_at) std::memcpy(w.data() + at + dmin_at, &d, 2);
   }
   return w;
 }
@@ -66,7 +70,7 @@ int main(int argc, char** argv) {
   } shapes[] = {{"attn_q/o", 2048, 2048}, {"attn_k/v", 256, 2048}, {"ffn_up", 5632, 2048}, {"ffn_down", 2048, 5632}};
   std::mt19937 rng(1);
   std::printf("one thread, %s; GMAC/s by thread CPU time (best of %d)\n", isa.c_str(), reps);
-  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
+  for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
     const PackedFormat* f = isa == "avx2" ? avx2::packed_kquant_format(t) : avx512::packed_kquant_format(t);
     const GemmFn gemm = gemm_for(t);
     const VecDotFn dot = vec_dot_for(t);
