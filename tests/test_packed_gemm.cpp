@@ -203,19 +203,20 @@ TEST(PackedGemmTables, SimdActivationQuantizerGivesTheSameBytes) {
   }
 }
 
-// IQ4 at both ends: every row's levels and scales at their extremes (bytes 0x00: level -127,
-// IQ4_XS scale -32; 0xFF: +113, +31; rows alternate), activations all +127, all -127 or
-// mixed. The products' pair sums are then at their largest (2 x 127 x 127), so a kernel that
-// sums them in 16 bits or mishandles a sign or the +128 offset fails here.
-TEST(PackedGemmTables, Iq4ExtremeOperands) {
-  for (DType t : {DType::IQ4_NL, DType::IQ4_XS}) {
+// The 4- and 5-bit types at both ends: every row's codes (and IQ4_XS scales) at their extremes
+// (bytes 0x00: Q4 codes 0, Q5 codes 0, IQ4 level -127 and IQ4_XS scale -32; 0xFF: codes 15 / 31,
+// level +113, scale +31; rows alternate), activations all +127, all -127 or mixed. The
+// products' pair sums are then at their largest, so a kernel that sums too many of them in 16
+// bits, or mishandles a sign or an offset, fails here.
+TEST(PackedGemmTables, ExtremeOperands) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::IQ4_XS}) {
     const PackedFormat* ref = scalar::packed_format_for(t);
-    ASSERT_TRUE(ref);
+    ASSERT_TRUE(ref) << dtype_name(t);
     Problem p = make_problem(t, ref, 256 / dtype_traits(t)->block_elems * 2, 2, 3, 17);
     const size_t wrow = (size_t)dtype_row_bytes(t, p.K), bb = (size_t)dtype_traits(t)->block_bytes;
+    const size_t keep = t == DType::Q4_1 || t == DType::Q5_1 ? 4 : 2;  // d (and m) first, kept finite
     for (int64_t r = 0; r < p.groups * kPackRows; ++r)
-      for (size_t at = 0; at < wrow; at += bb)
-        std::memset(p.w.data() + (size_t)r * wrow + at + 2, r % 2 ? 0xFF : 0x00, bb - 2);  // d (first) kept
+      for (size_t at = 0; at < wrow; at += bb) std::memset(p.w.data() + (size_t)r * wrow + at + keep, r % 2 ? 0xFF : 0x00, bb - keep);
     for (int64_t g = 0; g < p.groups; ++g)
       ref->pack(p.w.data() + (size_t)g * kPackRows * wrow, wrow, p.K, p.packed.data() + g * ref->group_bytes(p.K));
     std::vector<float> x((size_t)p.K);

@@ -143,7 +143,7 @@ void tile_q23_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
     const P& b = w[i];
     __m512i isum[C], msum[C];
     for (int c = 0; c < C; ++c) isum[c] = msum[c] = _mm512_setzero_si512();
-    __m512i m_even;  // sub-block s - 1's min (Q2_K) or scale (Q3_K) per row, for the pair
+    __m512i m_even = _mm512_setzero_si512();  // sub-block s - 1's min (Q2_K) or scale (Q3_K), for the pair
     for (int s = 0; s < 16; ++s) {
       if (stream) prefetch_ahead<sizeof(P), 16>(&b, s);
       const __m512i raw = _mm512_loadu_si512(b.qs[s]);
