@@ -1,5 +1,5 @@
-// AVX2 + FMA + F16C kernels for the K-quants (Q4_K, Q5_K, Q6_K) and IQ4_XS; built with the same flags as
-// quant_dot_avx2.cpp, whose tables delegate here. Each reproduces quant_dot_scalar.cpp:
+// AVX2 + FMA + F16C kernels for the K-quants (Q4_K, Q5_K, Q6_K) and IQ4_XS; built with the
+// same flags as quant_dot_avx2.cpp, whose tables delegate here. Each reproduces quant_dot_scalar.cpp:
 // the same integer sums per super-block, accumulated in float.
 #include <cstring>
 #include <type_traits>

@@ -1,5 +1,5 @@
-// K-quant (and IQ4_XS) packed products, AVX2 + FMA + F16C. Each 64-byte quant line of the packed layout is
-// two 8-row halves (one ymm, one 32-bit lane per row); vpmaddubsw against 4 activation bytes
+// K-quant (and IQ4_XS) packed products, AVX2 + FMA + F16C. Each 64-byte quant line of the
+// packed layout is two 8-row halves (one ymm, one 32-bit lane per row); vpmaddubsw against 4 activation bytes
 // broadcast, int16 sums that cannot saturate (counted below), then vpmaddwd with the rows'
 // (scale, scale) pairs gives scale * sub-block sum per row exactly, as the scalar order wants.
 #include "kernels/cpu/packed_kquant.h"
@@ -179,6 +179,8 @@ void half_q23_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, flo
       for (int c = 0; c < C; ++c) msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(pair, bcast4(xs[c][i].bsums + s - 1)));
     }
     const __m256 d = widen_f16(b.d + 8 * h);
+    __m256 dmin = _mm256_setzero_ps();
+    if constexpr (!kQ3) dmin = widen_f16(b.dmin + 8 * h);
     for (int c = 0; c < C; ++c) {
       const __m256 dx = _mm256_set1_ps(xs[c][i].d);
       if constexpr (kQ3) {
@@ -186,16 +188,16 @@ void half_q23_K(const P* w, int64_t nsb, int h, const block_q8_K* const* xs, flo
         acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(total), acc[c]);
       } else {
         acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[c]), acc[c]);
-        acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(widen_f16(b.dmin + 8 * h), dx), _mm256_cvtepi32_ps(msum[c]), acc[c]);
+        acc[c] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum[c]), acc[c]);
       }
     }
   }
   for (int c = 0; c < C; ++c) _mm256_storeu_ps(y + c * ldy + 8 * h, acc[c]);
 }
 
-// Rows 8 h .. 8 h + 7 x C columns of IQ4_XS. vpmaddubsw takes |level| unsigned and the
-// activations with the level's sign; its pairs reach 2 x 127 x 127 = 32258, so each line
-// goes to int32 with the rows' scales at once (vpmaddwd), unlike the K-quants' int16 sums.
+// Rows 8 h .. 8 h + 7 x C columns of IQ4_XS. The signed levels' pair sums reach
+// 2 x 127 x 127 = 32258 (mul_signed_pairs), so each line goes to int32 with the rows' scales
+// at once (vpmaddwd), unlike the K-quants' int16 sums.
 template <int C>
 void half_iq4_xs(const PackedIQ4XS* w, int64_t nsb, int h, const block_q8_K* const* xs, float* y, int64_t ldy,
                  bool stream) {
@@ -219,9 +221,7 @@ void half_iq4_xs(const PackedIQ4XS* w, int64_t nsb, int h, const block_q8_K* con
         for (int c = 0; c < C; ++c) {
           const int8_t* xq = xs[c][i].qs + 32 * s + 16 * half;
           for (int t = 0; t < 4; ++t) {
-            const __m256i p =
-                _mm256_maddubs_epi16(_mm256_sign_epi8(lv[t], lv[t]), _mm256_sign_epi8(bcast4(xq + 4 * t), lv[t]));
-            isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p, sc));
+            isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(mul_signed_pairs(lv[t], bcast4(xq + 4 * t)), sc));
           }
         }
       }

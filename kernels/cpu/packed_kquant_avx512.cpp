@@ -1,5 +1,5 @@
-// K-quant (and IQ4_XS) packed products, AVX-512 (F, BW, VL) + VNNI. One zmm lane per row: vpdpbusd of a
-// 64-byte quant line (16 rows x 4 columns, unsigned) against 4 activation bytes broadcast
+// K-quant (and IQ4_XS) packed products, AVX-512 (F, BW, VL) + VNNI. One zmm lane per row:
+// vpdpbusd of a 64-byte quant line (16 rows x 4 columns, unsigned) against 4 activation bytes broadcast
 // gives a sub-block's partial sums for 16 rows with no horizontal step; vpmulld applies the
 // 16 rows' sub-block scales. A tile decodes each line once for C activation columns.
 #include "kernels/cpu/packed_kquant.h"
@@ -176,6 +176,8 @@ void tile_q23_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
       for (int c = 0; c < C; ++c) msum[c] = _mm512_dpwssd_epi32(msum[c], pair, bcast4(xs[c][i].bsums + s - 1));
     }
     const __m512 d = widen_f16(b.d);
+    __m512 dmin = _mm512_setzero_ps();
+    if constexpr (!kQ3) dmin = widen_f16(b.dmin);
     for (int c = 0; c < C; ++c) {
       const __m512 dx = _mm512_set1_ps(xs[c][i].d);
       if constexpr (kQ3) {
@@ -183,7 +185,7 @@ void tile_q23_K(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, 
         acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(total), acc[c]);
       } else {
         acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[c]), acc[c]);
-        acc[c] = _mm512_fnmadd_ps(_mm512_mul_ps(widen_f16(b.dmin), dx), _mm512_cvtepi32_ps(msum[c]), acc[c]);
+        acc[c] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[c]), acc[c]);
       }
     }
   }

@@ -42,6 +42,13 @@ inline constexpr size_t kQ51Bytes = kQ5Bytes + kScaleBytes;              // 384
 inline constexpr int kQ4Offset = 8, kQ5Offset = 16, kQ8Offset = 128, kIQ4Offset = 128;
 static_assert(sizeof(block_iq4_nl) == sizeof(block_q4_0));  // pack_q4_0 packs IQ4_NL too
 
+// Where an ISA's block type T keeps the rows' f16 minimums (T::kMinAt: Q4_1, Q5_1), else 0.
+template <class T>
+constexpr size_t min_at = [] {
+  if constexpr (requires { T::kMinAt; }) return T::kMinAt;
+  return size_t{0};
+}();
+
 size_t group_bytes_q4_0(int64_t K);
 size_t group_bytes_q5_0(int64_t K);
 size_t group_bytes_q8_0(int64_t K);

@@ -3,8 +3,8 @@
 // activation columns. A block's weight codes are decoded once per half; each column then
 // multiplies them with broadcast 4-byte activation slices (vpmaddubsw, whose 16-bit pair
 // sums cannot saturate for 4- and 5-bit codes, summed in 16 bits no further than exact) and
-// widens once. Q8_0 and IQ4_NL go through |q| * sign(x, q) instead. Same integers, same float chain as
-// the scalar gemm (packed_q32_scalar.cpp): the same bits.
+// widens once. Q8_0 and IQ4_NL go through |q| * sign(x, q) instead. Same integers, same
+// float chain as the scalar gemm (packed_q32_scalar.cpp): the same bits.
 #include "kernels/cpu/packed_kquant.h"
 #include "kernels/cpu/packed_q32.h"
 
@@ -79,25 +79,31 @@ struct Q5_0 {
   }
 };
 
+// Sum over k of code(k) . x slice k for signed codes (Q8_0, IQ4_NL), each slice widened.
+template <class Code>
+inline __m256i dot_signed_codes(Code code, const int8_t* qs) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i total = _mm256_setzero_si256();
+  for (int k = 0; k < 8; ++k)
+    total = _mm256_add_epi32(total, _mm256_madd_epi16(mul_signed_pairs(code(k), bcast4(qs + 4 * k)), ones));
+  return total;
+}
+
 struct Q8_0 {
   static constexpr size_t kBlockBytes = q32::kQ8Bytes;
   static void decode(const uint8_t*, int, __m256i*) {}  // read per column (16 registers would not fit)
   static __m256i isum(const uint8_t* blk, int h, const __m256i*, const block_q8_act_isum& x) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
-    __m256i total = _mm256_setzero_si256();
-    for (int m = 0; m < 8; ++m) {
-      const __m256i q =
-          _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(blk + q32::kScaleBytes + 64 * m + 32 * h)), flip);
-      // |q| * sign(x, q) = q * x; pair sums <= 2 * 128 * 127 < 2^15.
-      const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(bcast4(x.qs + 4 * m), q));
-      total = _mm256_add_epi32(total, _mm256_madd_epi16(p, ones));
-    }
-    return total;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    return dot_signed_codes(
+        [&](int m) {
+          return _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(blk + q32::kScaleBytes + 64 * m + 32 * h)), flip);
+        },
+        x.qs);
   }
 };
 
 // The Q4_0 nibbles looked up as signed levels; the integer sum the scalar order defines,
-// sum (level + 128) x - 128 sum(x), is sum level * x: |level| * sign(x, level) as for Q8_0.
+// sum (level + 128) x - 128 sum(x), is sum level * x, as for Q8_0.
 struct IQ4_NL {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
   static void decode(const uint8_t* blk, int h, __m256i w[8]) {
@@ -106,13 +112,7 @@ struct IQ4_NL {
     for (int k = 0; k < 8; ++k) w[k] = _mm256_shuffle_epi8(levels, w[k]);
   }
   static __m256i isum(const uint8_t*, int, const __m256i w[8], const block_q8_act_isum& x) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i total = _mm256_setzero_si256();
-    for (int k = 0; k < 8; ++k) {  // pair sums <= 2 * 127 * 127 < 2^15
-      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w[k], w[k]), _mm256_sign_epi8(bcast4(x.qs + 4 * k), w[k]));
-      total = _mm256_add_epi32(total, _mm256_madd_epi16(p, ones));
-    }
-    return total;
+    return dot_signed_codes([&](int k) { return w[k]; }, x.qs);
   }
 };
 
@@ -125,11 +125,6 @@ struct Q5_1 : Q5_0 {
   static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
   static __m256i isum(const uint8_t*, int, const __m256i w[8], const block_q8_act_isum& x) { return dot_codes<4>(w, x.qs); }
 };
-template <class T>
-constexpr size_t kMinAt = [] {
-  if constexpr (requires { T::kMinAt; }) return T::kMinAt;
-  return size_t{0};
-}();
 
 // Rows 8h..8h+7 of one group by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
@@ -147,8 +142,8 @@ void tile(const uint8_t* grp, int h, int64_t nb, const uint8_t* x, size_t x_stri
       const auto& xb = *((const block_q8_act_isum*)(x + (size_t)c * x_stride) + b);
       const __m256i s = T::isum(blk, h, w, xb);
       acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xb.d)), _mm256_cvtepi32_ps(s), acc[c]);
-      if constexpr (kMinAt<T> != 0) {
-        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(blk + kMinAt<T> + 16 * h)));
+      if constexpr (q32::min_at<T> != 0) {
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(blk + q32::min_at<T> + 16 * h)));
         acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(mw, _mm256_set1_ps(xb.d)), _mm256_set1_ps((float)xb.isum), acc[c]);
       }
     }

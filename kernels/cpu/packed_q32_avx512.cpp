@@ -72,11 +72,6 @@ struct Q5_1 : Q5_0 {
   static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
   static constexpr int kOffset = 0;
 };
-template <class T>
-constexpr size_t kMinAt = [] {
-  if constexpr (requires { T::kMinAt; }) return T::kMinAt;
-  return size_t{0};
-}();
 
 inline __m512i bcast4(const int8_t* p) {
   int32_t v;
@@ -110,8 +105,8 @@ void tile(const uint8_t* grp, int, int64_t nb, const uint8_t* x, size_t x_stride
         for (int k = 0; k < 8; ++k) s = _mm512_dpbusd_epi32(s, w[k], bcast4(xb->qs + 4 * k));
       }
       acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), _mm512_cvtepi32_ps(s), acc[c]);
-      if constexpr (kMinAt<T> != 0) {
-        const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(blk + kMinAt<T>)));
+      if constexpr (q32::min_at<T> != 0) {
+        const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(blk + q32::min_at<T>)));
         acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(mw, _mm512_set1_ps(xb->d)), _mm512_set1_ps((float)xb->isum), acc[c]);
       }
     }

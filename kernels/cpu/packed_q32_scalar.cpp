@@ -21,13 +21,26 @@ B src_block(const void* src, size_t stride, int r, int64_t b) {
   return blk;
 }
 
-// Scales and Q4-style nibble slices of one block (Q4_0 and Q5_0 share them).
-template <class B>
+// Scales and Q4-style nibble slices of one block, shared by the 4- and 5-bit types, and for
+// those with a minimum (Q4_1, Q5_1) the rows' minimums as the last 32 of its kBytes.
+template <size_t kBytes, class B>
 void pack_scales_nibbles(const B (&blk)[kPackRows], uint8_t* out) {
   for (int r = 0; r < kPackRows; ++r) std::memcpy(out + 2 * r, &blk[r].d, 2);
   for (int j = 0; j < 4; ++j)
     for (int r = 0; r < kPackRows; ++r)
       for (int i = 0; i < 4; ++i) out[kScaleBytes + 64 * j + 4 * r + i] = blk[r].qs[4 * j + i];
+  if constexpr (requires { blk[0].m; })
+    for (int r = 0; r < kPackRows; ++r) std::memcpy(out + kBytes - kScaleBytes + 2 * r, &blk[r].m, 2);
+}
+
+// Q4_0 (IQ4_NL too) and Q4_1 (B), blocks of kBytes.
+template <class B, size_t kBytes>
+void pack_q4(const void* src, size_t stride, int64_t K, void* dst) {
+  for (int64_t b = 0; b < K / 32; ++b) {
+    B blk[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<B>(src, stride, r, b);
+    pack_scales_nibbles<kBytes>(blk, (uint8_t*)dst + (size_t)b * kBytes);
+  }
 }
 
 }  // namespace
@@ -38,24 +51,17 @@ size_t group_bytes_q8_0(int64_t K) { return (size_t)(K / 32) * kQ8Bytes; }
 size_t group_bytes_q4_1(int64_t K) { return (size_t)(K / 32) * kQ41Bytes; }
 size_t group_bytes_q5_1(int64_t K) { return (size_t)(K / 32) * kQ51Bytes; }
 
-void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst) {
-  for (int64_t b = 0; b < K / 32; ++b) {
-    block_q4_0 blk[kPackRows];
-    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<block_q4_0>(src, stride, r, b);
-    pack_scales_nibbles(blk, (uint8_t*)dst + (size_t)b * kQ4Bytes);
-  }
-}
+void pack_q4_0(const void* src, size_t stride, int64_t K, void* dst) { pack_q4<block_q4_0, kQ4Bytes>(src, stride, K, dst); }
+void pack_q4_1(const void* src, size_t stride, int64_t K, void* dst) { pack_q4<block_q4_1, kQ41Bytes>(src, stride, K, dst); }
 
-// Q5_0 and Q5_1 (B), blocks of kBytes: the nibbles, the fifth-bit masks, and for Q5_1 the mins.
+// Q5_0 and Q5_1 (B), blocks of kBytes: the nibbles (and Q5_1's mins), then the fifth-bit masks.
 template <class B, size_t kBytes>
 void pack_q5(const void* src, size_t stride, int64_t K, void* dst) {
   for (int64_t b = 0; b < K / 32; ++b) {
     B blk[kPackRows];
     for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<B>(src, stride, r, b);
     uint8_t* out = (uint8_t*)dst + (size_t)b * kBytes;
-    pack_scales_nibbles(blk, out);
-    if constexpr (kBytes == kQ51Bytes)
-      for (int r = 0; r < kPackRows; ++r) std::memcpy(out + kQ5Bytes + 2 * r, &blk[r].m, 2);
+    pack_scales_nibbles<kBytes>(blk, out);
     for (int m = 0; m < 8; ++m) {
       uint64_t mask = 0;
       for (int r = 0; r < kPackRows; ++r) {
@@ -70,16 +76,6 @@ void pack_q5(const void* src, size_t stride, int64_t K, void* dst) {
 
 void pack_q5_0(const void* src, size_t stride, int64_t K, void* dst) { pack_q5<block_q5_0, kQ5Bytes>(src, stride, K, dst); }
 void pack_q5_1(const void* src, size_t stride, int64_t K, void* dst) { pack_q5<block_q5_1, kQ51Bytes>(src, stride, K, dst); }
-
-void pack_q4_1(const void* src, size_t stride, int64_t K, void* dst) {
-  for (int64_t b = 0; b < K / 32; ++b) {
-    block_q4_1 blk[kPackRows];
-    for (int r = 0; r < kPackRows; ++r) blk[r] = src_block<block_q4_1>(src, stride, r, b);
-    uint8_t* out = (uint8_t*)dst + (size_t)b * kQ41Bytes;
-    pack_scales_nibbles(blk, out);
-    for (int r = 0; r < kPackRows; ++r) std::memcpy(out + kQ4Bytes + 2 * r, &blk[r].m, 2);
-  }
-}
 
 void pack_q8_0(const void* src, size_t stride, int64_t K, void* dst) {
   for (int64_t b = 0; b < K / 32; ++b) {

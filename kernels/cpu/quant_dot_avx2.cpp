@@ -22,10 +22,6 @@ inline __m256i dot_u8_i8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-// Signed x signed: move w's sign onto x so maddubs sees |w| as unsigned.
-inline __m256i dot_i8_i8(__m256i w, __m256i x) {
-  return dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-}
 
 // 32 nibbles: the low nibbles of 16 bytes in bytes 0..15, their high nibbles in 16..31.
 inline __m256i unpack_nibbles(const uint8_t* p) {

@@ -24,22 +24,29 @@ B load(const void* p, int64_t i) {
   return b;
 }
 
-// Q4_0 and IQ4_NL: 32 nibbles per block (low nibbles elements 0..15, high 16..31), each
-// mapped to its signed level: nibble - 8, or the IQ4_NL table entry.
+inline int q4_0_level(int n) { return n - 8; }
+inline int iq4_level(int n) { return osprey_iq4nl_values[n]; }
+
+// 32 elements from 16 bytes of nibbles (low nibbles elements 0..15, high 16..31), each mapped
+// to its signed level, dotted with y.
+template <int (*kLevel)(int)>
+int nibble_dot(const uint8_t* qs, const int8_t* y) {
+  int isum = 0;
+  for (int j = 0; j < 16; ++j) isum += kLevel(qs[j] & 15) * y[j] + kLevel(qs[j] >> 4) * y[j + 16];
+  return isum;
+}
+
+// Q4_0 and IQ4_NL: one block of nibbles, levels nibble - 8 or the IQ4_NL table entry.
 template <class B, int (*kLevel)(int)>
 float dot_nibbles(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_act*)xv;
   float sum = 0;
   for (int64_t i = 0; i < K / 32; ++i) {
     const auto b = load<B>(w, i);
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) isum += kLevel(b.qs[j] & 15) * x[i].qs[j] + kLevel(b.qs[j] >> 4) * x[i].qs[j + 16];
-    sum += f16_to_f32(b.d) * x[i].d * (float)isum;
+    sum += f16_to_f32(b.d) * x[i].d * (float)nibble_dot<kLevel>(b.qs, x[i].qs);
   }
   return sum;
 }
-inline int q4_0_level(int n) { return n - 8; }
-inline int iq4_level(int n) { return osprey_iq4nl_values[n]; }
 
 float dot_q4_1(const void* w, const void* xv, int64_t K) {
   const auto* x = (const block_q8_act*)xv;
@@ -93,14 +100,8 @@ float dot_iq4_xs(const void* w, const void* xv, int64_t K) {
   for (int64_t i = 0; i < K / 256; ++i) {
     const auto b = load<block_iq4_xs>(w, i);
     int total = 0;
-    for (int sub = 0; sub < 8; ++sub) {
-      const uint8_t* q = b.qs + 16 * sub;
-      const int8_t* y = x[i].qs + 32 * sub;
-      int isum = 0;
-      for (int j = 0; j < 16; ++j)
-        isum += iq4_level(q[j] & 15) * y[j] + iq4_level(q[j] >> 4) * y[j + 16];
-      total += osprey_iq4xs_scale(&b, sub) * isum;
-    }
+    for (int sub = 0; sub < 8; ++sub)
+      total += osprey_iq4xs_scale(&b, sub) * nibble_dot<iq4_level>(b.qs + 16 * sub, x[i].qs + 32 * sub);
     sum += x[i].d * f16_to_f32(b.d) * (float)total;
   }
   return sum;

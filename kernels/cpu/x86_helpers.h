@@ -17,6 +17,13 @@ namespace {
 inline __m128i iq4_levels() { return _mm_loadu_si128((const __m128i*)osprey_iq4nl_values); }
 inline __m128i iq4_levels_plus128() { return _mm_xor_si128(iq4_levels(), _mm_set1_epi8((char)0x80)); }
 
+// Products of signed bytes q and x as int16 pair sums q[2i] x[2i] + q[2i+1] x[2i+1]:
+// vpmaddubsw wants its first operand unsigned, so |q| meets x carrying q's sign. Exact for
+// any q while x stays within +-127 (|sum| <= 2 * 128 * 127 < 2^15).
+inline __m256i mul_signed_pairs(__m256i q, __m256i x) {
+  return _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
+}
+
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 // Lanes 0..7 summed as ((0+4) + (2+6)) + ((1+5) + (3+7)).
