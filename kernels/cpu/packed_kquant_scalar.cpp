@@ -131,13 +131,40 @@ size_t packed_q2_K_bytes(int64_t K) { return (size_t)(K / 256) * sizeof(PackedQ2
 size_t packed_q3_K_bytes(int64_t K) { return (size_t)(K / 256) * sizeof(PackedQ3K); }
 
 namespace {
-// The 2-bit low parts of elements e .. e + 3 (e % 4 == 0, within one sub-block of 16) as four
-// bytes: element e sits at bit shift 2 ((e % 128) / 32) of qs[(e / 128) 32 + e % 32].
-inline uint32_t low2_word(const uint8_t* qs, int e) {
-  return word(qs + (e / 128) * 32 + e % 32) >> (2 * ((e % 128) / 32)) & kPairs;
+inline uint64_t word64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+constexpr uint64_t kBits64 = 0x0101010101010101u, kPairs64 = 0x0303030303030303u;
+
+// Sub-block s's 2-bit low parts as packed line bytes (bits 2t..2t+1 of byte j: element
+// 16 s + 4 t + j). Element e sits at bit shift 2 ((e % 128) / 32) of qs[(e / 128) 32 + e % 32],
+// so sub-block s is the 16 bytes from qs[32 (s / 8) + 16 (s % 2)] at one shift, and line t is
+// their bytes 4t..4t+3: two 64-bit words hold lines 0, 1 and 2, 3, and each line moves down
+// into its 32-bit place (the masked words have no bits where a line lands).
+inline uint32_t low2_sub_block(const uint8_t* qs, int s) {
+  const uint8_t* p = qs + 32 * (s / 8) + 16 * (s % 2);
+  const int shift = 2 * (s % 8 / 2);
+  const uint64_t a = word64(p) >> shift & kPairs64, b = word64(p + 8) >> shift & kPairs64;
+  return (uint32_t)(a | a >> 30 | b << 4 | b >> 26);
+}
+
+// Q3_K's third bits of sub-blocks 2u and 2u + 1 as packed bytes: element e's is bit e / 32 of
+// hmask[e % 32], so all 32 hmask bytes at shift u, and hmask byte 4 k + j goes to bit k of
+// byte j (k = 4 (s % 2) + t).
+inline uint32_t high_bits_sub_block_pair(const uint8_t* hmask, int u) {
+  uint32_t out = 0;
+  for (int k = 0; k < 4; ++k) {
+    const uint64_t h = word64(hmask + 8 * k) >> u & kBits64;
+    out |= (uint32_t)(h << (2 * k) | h >> (31 - 2 * k));
+  }
+  return out;
 }
 }  // namespace
 
+// Packing runs once per weight at load time, on every row: word-wide bit moves keep Q2_K and
+// Q3_K near the rate of the other types.
 void pack_q2_K(const void* src, size_t stride, int64_t K, void* dst) {
   block_q2_K b[16];
   PackedQ2K p;
@@ -148,37 +175,27 @@ void pack_q2_K(const void* src, size_t stride, int64_t K, void* dst) {
       p.dmin[r] = b[r].dmin;
       for (int s = 0; s < 16; ++s) {
         p.scales[s][r] = b[r].scales[s];
-        uint32_t out = 0;
-        for (int t = 0; t < 4; ++t) out |= low2_word(b[r].qs, 16 * s + 4 * t) << (2 * t);
-        put(p.qs[s] + 4 * r, out);
+        put(p.qs[s] + 4 * r, low2_sub_block(b[r].qs, s));
       }
     }
     std::memcpy((uint8_t*)dst + (size_t)i * sizeof p, &p, sizeof p);
   }
 }
 
-// Q3_K's third bit of element e is bit e / 32 of hmask[e % 32].
 void pack_q3_K(const void* src, size_t stride, int64_t K, void* dst) {
   block_q3_K b[16];
   PackedQ3K p;
   for (int64_t i = 0; i < K / 256; ++i) {
     load_blocks(src, stride, i, b);
-    std::memset(p.qh, 0, sizeof p.qh);
     for (int r = 0; r < 16; ++r) {
       p.d[r] = b[r].d;
       int sc[16];
       osprey_q3k_scales(b[r].scales, sc);
       for (int s = 0; s < 16; ++s) {
         p.scales[s][r] = (int8_t)sc[s];
-        uint32_t lo = 0, hi = 0;
-        for (int t = 0; t < 4; ++t) {
-          const int e = 16 * s + 4 * t;
-          lo |= low2_word(b[r].qs, e) << (2 * t);
-          hi |= (word(b[r].hmask + e % 32) >> (e / 32) & kBits) << (4 * (s % 2) + t);
-        }
-        put(p.qs[s] + 4 * r, lo);
-        put(p.qh[s / 2] + 4 * r, word(p.qh[s / 2] + 4 * r) | hi);
+        put(p.qs[s] + 4 * r, low2_sub_block(b[r].qs, s));
       }
+      for (int u = 0; u < 8; ++u) put(p.qh[u] + 4 * r, high_bits_sub_block_pair(b[r].hmask, u));
     }
     std::memcpy((uint8_t*)dst + (size_t)i * sizeof p, &p, sizeof p);
   }
