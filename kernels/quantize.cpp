@@ -20,7 +20,7 @@ namespace {
 
 void block_min_max(const float* x, int n, float* lo, float* hi) {
   *lo = x[0], *hi = x[0];
-  for (int j = 1; j < n; ++j) *lo = std::fmin(*lo, x[j]), *hi = std::fmax(*hi, x[j]);
+  for (int j = 1; j < n; ++j) *lo = qfit::min_num(*lo, x[j]), *hi = qfit::max_num(*hi, x[j]);
 }
 
 // Element j's low four bits in qs[j % 16] (the high nibble for j >= 16); the fifth bit, for

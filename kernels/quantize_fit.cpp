@@ -32,7 +32,7 @@ void row_weights(const float* x, int64_t n, const float* importance, float* w) {
   }
   for (int64_t i = 0; i < n; ++i) {
     const float base = sigma2 > 0.0f ? std::sqrt((importance ? 2.0f : 1.0f) * sigma2 + x[i] * x[i]) : 1.0f;
-    const float imp = importance ? std::fmax(importance[i], floor_imp) : 1.0f;
+    const float imp = importance ? max_num(importance[i], floor_imp) : 1.0f;
     w[i] = base * imp;
   }
 }
@@ -57,37 +57,42 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
     return 0.0f;
   }
   // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
-  // levels (stretching clips the largest value but resolves the rest more finely). All of a
-  // side's candidates go in one pass over the elements: each candidate's sums still add in
-  // element order (the same doubles as one candidate at a time), but the candidates vectorize
-  // and no long chain of dependent additions sets the pace.
-  constexpr int kFirst = -6, kFan = 17;
-  float best_iscale = (float)qmin / vmax;
-  double best_score = -1.0;
+  // levels (stretching clips the largest value but resolves the rest more finely). All
+  // candidates go in one pass over the elements: each candidate's sums still add in element
+  // order (the same doubles as one candidate at a time), but the candidates vectorize and no
+  // long chain of dependent additions sets the pace. The lanes past the 34 candidates repeat
+  // the last one, to fill whole vectors; a repeat never wins, as a tie keeps the first.
+  constexpr int kFirst = -6, kFan = 17, kCandidates = 2 * kFan, kLanes = 40;
+  float iscale[kLanes];
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)qmin : (float)qmax;
     const float sgn = target < 0 ? -1.0f : 1.0f;
-    float iscale[kFan];
-    double slx[kFan] = {}, sll[kFan] = {};
-    for (int k = 0; k < kFan; ++k) iscale[k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
-    for (int i = 0; i < n; ++i) {
-      const double wx = (double)w[i] * x[i], wi = w[i];
-      for (int k = 0; k < kFan; ++k) {
-        const double l = round_clamp_flat(iscale[k] * x[i], qmin, qmax);
-        slx[k] += wx * l;
-        sll[k] += wi * l * l;
-      }
-    }
-    for (int k = 0; k < kFan; ++k)
-      if (sll[k] > 0 && slx[k] * slx[k] / sll[k] > best_score) best_score = slx[k] * slx[k] / sll[k], best_iscale = iscale[k];
+    for (int k = 0; k < kFan; ++k) iscale[side * kFan + k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
   }
-  double slx = 0, sll = 0;
+  for (int k = kCandidates; k < kLanes; ++k) iscale[k] = iscale[kCandidates - 1];
+  double slx[kLanes] = {}, sll[kLanes] = {};
   for (int i = 0; i < n; ++i) {
-    q[i] = round_clamp(best_iscale * x[i], qmin, qmax);
-    slx += (double)w[i] * x[i] * q[i];
-    sll += (double)w[i] * q[i] * q[i];
+    const double wx = (double)w[i] * x[i], wi = w[i];
+    for (int k = 0; k < kLanes; ++k) {
+      const double l = round_clamp_flat(iscale[k] * x[i], qmin, qmax);
+      slx[k] += wx * l;
+      sll[k] += wi * l * l;
+    }
   }
-  return sll > 0 ? (float)(slx / sll) : 1.0f / best_iscale;
+  double score[kLanes];  // the error drop each candidate's optimal scale gives (vectorizes)
+  for (int k = 0; k < kLanes; ++k) score[k] = sll[k] > 0 ? slx[k] * slx[k] / sll[k] : -1.0;
+  float best_iscale = (float)qmin / vmax;
+  double best_score = -1.0;
+  for (int k = 0; k < kCandidates; ++k)
+    if (score[k] > best_score) best_score = score[k], best_iscale = iscale[k];
+  // The chosen rounding (vectorizes), then its sums in element order.
+  for (int i = 0; i < n; ++i) q[i] = (int)round_clamp_flat(best_iscale * x[i], qmin, qmax);
+  double slx1 = 0, sll1 = 0;
+  for (int i = 0; i < n; ++i) {
+    slx1 += (double)w[i] * x[i] * q[i];
+    sll1 += (double)w[i] * q[i] * q[i];
+  }
+  return sll1 > 0 ? (float)(slx1 / sll1) : 1.0f / best_iscale;
 }
 
 namespace {
@@ -128,7 +133,7 @@ AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool
 OSPREY_QFIT_CLONES
 void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m, bool any_sign_offset) {
   float lo = x[0], hi = x[0];
-  for (int i = 1; i < n; ++i) lo = std::fmin(lo, x[i]), hi = std::fmax(hi, x[i]);
+  for (int i = 1; i < n; ++i) lo = min_num(lo, x[i]), hi = max_num(hi, x[i]);
   if (lo > 0.0f && !any_sign_offset) lo = 0.0f;
   if (hi <= lo) {  // constant group (<= 0): all the offset
     for (int i = 0; i < n; ++i) q[i] = 0;
@@ -288,65 +293,113 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
   return d;
 }
 
-// Symmetric super-block: x ~ D * sc[g] * q. Chooses q for D, then tries the least-squares
-// D for those q. Returns the D to store (already representable in half precision).
+namespace {
+
+// The levels for super-scale Dh and one weighted squared error term per element (loops the
+// compiler vectorizes; the terms are summed in element order by the caller).
 OSPREY_QFIT_CLONES
-float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
-                       const Grid& grid, int* q, double* err_out) {
+void assign_levels(const float* x, const float* w, int group, int ngroups, const int* sc, float Dh,
+                   const Grid& grid, const LevelLut* lut, int* out, double* term) {
+  for (int g = 0; g < ngroups; ++g) {
+    const float dl = Dh * (float)sc[g];
+    const int i0 = g * group, i1 = i0 + group;
+    if (dl == 0.0f) {  // every q is 0 and decodes to 0 (dl * value is a zero)
+      for (int i = i0; i < i1; ++i) out[i] = 0, term[i] = w[i] * (double)x[i] * x[i];
+    } else if (lut) {
+      const float id = 1.0f / dl;
+      for (int i = i0; i < i1; ++i) {
+        const int c = lut->cell_of(x[i] * id);
+        out[i] = lut->cell[c];
+        const double e = x[i] - dl * lut->value[c];
+        term[i] = w[i] * e * e;
+      }
+    } else {
+      const float id = 1.0f / dl;
+      for (int i = i0; i < i1; ++i) {
+        const float l = round_clamp_flat(x[i] * id, grid.qmin, grid.qmax);
+        out[i] = (int)l;
+        const double e = x[i] - dl * l;
+        term[i] = w[i] * e * e;
+      }
+    }
+  }
+}
+
+// sum[j] = the terms of row j added in element order, for every listed row at once: each
+// row's sum is the same chain of dependent additions as alone, and the rows' chains advance
+// side by side.
+void sums_in_order(const double (*terms)[kMaxSuperBlock], const int* rows, int nrows, int n, double* sum) {
+  double acc[kMaxFinishAttempts * 2] = {};
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < nrows; ++j) acc[j] += terms[rows[j]][i];
+  for (int j = 0; j < nrows; ++j) sum[j] = acc[j];
+}
+
+}  // namespace
+
+// Per attempt: choose q for D, then try the least-squares D for those q. Every attempt gets
+// the values it would get alone; what is shared is the time of the in-order sums.
+OSPREY_QFIT_CLONES
+void finish_symmetric(const float* x, const float* w, int group, int ngroups, const Grid& grid,
+                      SymmetricAttempt* at, int nat) {
   const int n = group * ngroups;
   std::optional<LevelLut> lut;
   if (grid.table) lut.emplace(grid.table, grid.qmax + 1);
-  // The levels and error terms element by element (loops the compiler vectorizes), then the
-  // error summed in element order.
-  auto assign = [&](float Dh, int* out) {
-    double term[kMaxSuperBlock];
+  const LevelLut* lp = lut ? &*lut : nullptr;
+  // Rows 0..nat-1: first-pass error terms; nat..2 nat-1: the refit's (also the sxy / syy
+  // terms on the way).
+  double terms[2 * kMaxFinishAttempts][kMaxSuperBlock];
+  int rows[2 * kMaxFinishAttempts] = {};
+  double sums[2 * kMaxFinishAttempts];
+  for (int a = 0; a < nat; ++a) {
+    at[a].D = f16_round(at[a].D);
+    assign_levels(x, w, group, ngroups, at[a].sc, at[a].D, grid, lp, at[a].q, terms[a]);
+    rows[a] = a;
+  }
+  sums_in_order(terms, rows, nat, n, sums);
+  for (int a = 0; a < nat; ++a) at[a].err = sums[a];
+  // The least-squares D for each attempt's q: sxy in row a, syy in row nat + a.
+  for (int a = 0; a < nat; ++a) {
     for (int g = 0; g < ngroups; ++g) {
-      const float dl = Dh * (float)sc[g];
-      const int i0 = g * group, i1 = i0 + group;
-      if (dl == 0.0f) {  // every q is 0 and decodes to 0 (dl * value is a zero)
-        for (int i = i0; i < i1; ++i) out[i] = 0, term[i] = w[i] * (double)x[i] * x[i];
-      } else if (lut) {
-        const float id = 1.0f / dl;
-        for (int i = i0; i < i1; ++i) {
-          const int c = lut->cell_of(x[i] * id);
-          out[i] = lut->cell[c];
-          const double e = x[i] - dl * lut->value[c];
-          term[i] = w[i] * e * e;
-        }
-      } else {
-        const float id = 1.0f / dl;
-        for (int i = i0; i < i1; ++i) {
-          const float l = round_clamp_flat(x[i] * id, grid.qmin, grid.qmax);
-          out[i] = (int)l;
-          const double e = x[i] - dl * l;
-          term[i] = w[i] * e * e;
-        }
+      const double s = at[a].sc[g];
+      for (int i = g * group; i < (g + 1) * group; ++i) {
+        const double y = s * grid.value(at[a].q[i]);
+        terms[a][i] = w[i] * x[i] * y, terms[nat + a][i] = w[i] * y * y;
       }
     }
-    double err = 0;
-    for (int i = 0; i < n; ++i) err += term[i];
-    return err;
-  };
-  float best_D = f16_round(D);
-  double best_err = assign(best_D, q);
-  double sxy = 0, syy = 0;
-  for (int i = 0; i < n; ++i) {
-    const double y = (double)sc[i / group] * grid.value(q[i]);
-    sxy += w[i] * x[i] * y, syy += w[i] * y * y;
+    rows[nat + a] = nat + a;
   }
-  if (syy > 0) {
-    int trial[kMaxSuperBlock];
-    const float D1 = f16_round((float)(sxy / syy));
-    const double err = assign(D1, trial);
-    if (err < best_err) {
-      best_D = D1, best_err = err;
-      std::memcpy(q, trial, sizeof(int) * n);
+  sums_in_order(terms, rows, 2 * nat, n, sums);
+  int trial[kMaxFinishAttempts][kMaxSuperBlock];
+  float D1[kMaxFinishAttempts];
+  int nrefit = 0;
+  for (int a = 0; a < nat; ++a) {
+    const double sxy = sums[a], syy = sums[nat + a];
+    if (!(syy > 0)) continue;
+    D1[a] = f16_round((float)(sxy / syy));
+    assign_levels(x, w, group, ngroups, at[a].sc, D1[a], grid, lp, trial[a], terms[a]);
+    rows[nrefit++] = a;
+  }
+  sums_in_order(terms, rows, nrefit, n, sums);
+  for (int j = 0; j < nrefit; ++j) {
+    SymmetricAttempt& t = at[rows[j]];
+    if (sums[j] < t.err) {
+      t.D = D1[rows[j]], t.err = sums[j];
+      std::memcpy(t.q, trial[rows[j]], sizeof(int) * n);
     }
   }
-  if (err_out) *err_out = best_err;
-  return best_D;
 }
 
+float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
+                       const Grid& grid, int* q, double* err_out) {
+  SymmetricAttempt at;
+  std::memcpy(at.sc, sc, sizeof(int) * ngroups);
+  at.D = D;
+  finish_symmetric(x, w, group, ngroups, grid, &at, 1);
+  std::memcpy(q, at.q, sizeof(int) * group * ngroups);
+  if (err_out) *err_out = at.err;
+  return at.D;
+}
 
 float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float stretch) {
   float D = 0.0f;
@@ -355,7 +408,7 @@ float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float 
     D = vmax / ((float)qmin - stretch);
   } else {
     float smax = 0.0f;
-    for (int j = 0; j < n; ++j) smax = std::fmax(smax, s[j]);
+    for (int j = 0; j < n; ++j) smax = max_num(smax, s[j]);
     D = smax / ((float)qmax + stretch);
   }
   const float iD = D != 0.0f ? 1.0f / D : 0.0f;

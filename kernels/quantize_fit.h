@@ -57,6 +57,11 @@ float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float 
 // whose finished block has the lowest weighted error.
 constexpr float kScaleStretches[] = {0.0f, -1.0f, -0.5f, 0.5f};
 
+// std::fmin / std::fmax inline (library calls on baseline x86-64: a tenth of a Q5_K quantize
+// went to them): the same value, except which zero a tie of -0 and +0 gives. A NaN never wins.
+inline float min_num(float a, float b) { return b < a || a != a ? b : a; }
+inline float max_num(float a, float b) { return b > a || a != a ? b : a; }
+
 // Round-half-away-from-zero to int, clamped to [lo, hi].
 // Clamped in float first, so an out-of-range (or NaN, which goes to lo) value never reaches
 // the int conversion.
@@ -110,6 +115,22 @@ constexpr int kMaxSuperBlock = 256;
 // *err, if given, receives the weighted squared error of the result.
 float finish_symmetric(const float* x, const float* w, int group, int ngroups, const int* sc, float D,
                        const Grid& grid, int* q, double* err = nullptr);
+
+// One attempt for the finishing step: in, the group scales and the super-scale they were
+// quantized against; out, the stored D, the levels and the weighted squared error.
+constexpr int kMaxFinishAttempts = 8;
+struct SymmetricAttempt {
+  int sc[16];
+  float D;
+  int q[kMaxSuperBlock];
+  double err;
+};
+
+// The finishing step for several attempts (at most kMaxFinishAttempts, ngroups <= 16), each
+// with the values one call above gives it. Most of the step is chains of dependent double
+// additions (errors summed in element order); here the attempts' chains run side by side.
+void finish_symmetric(const float* x, const float* w, int group, int ngroups, const Grid& grid,
+                      SymmetricAttempt* attempts, int n_attempts);
 
 // v rounded to the nearest half-precision value.
 float f16_round(float v);

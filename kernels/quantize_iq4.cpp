@@ -4,6 +4,7 @@
 // scale matters: fit_table tries the largest value against both ends.
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 #include "kernels/base/fp16.h"
 #include "kernels/block_io.h"
@@ -44,19 +45,18 @@ void quantize_row_iq4_xs(const float* x, void* dst, int64_t n, const float* impo
     qfit::row_weights(x, OSPREY_QK_K, importance ? importance + i * OSPREY_QK_K : nullptr, w);
     for (int g = 0; g < 8; ++g) d[g] = qfit::fit_table(x + 32 * g, w + 32 * g, 32, osprey_iq4nl_values, 16, q + 32 * g);
     // Group scales to 6 bits, trying the stretches and keeping the best finished block.
-    double best = INFINITY;
+    qfit::SymmetricAttempt at[std::size(qfit::kScaleStretches)];
+    for (size_t a = 0; a < std::size(at); ++a)
+      at[a].D = qfit::quantize_scales(d, 8, -32, 31, at[a].sc, qfit::kScaleStretches[a]);
+    qfit::finish_symmetric(x, w, 32, 8, kIQ4Grid, at, (int)std::size(at));
     float best_D = 0.0f;
-    int tq[OSPREY_QK_K], tsc[8];
-    for (float st : qfit::kScaleStretches) {
-      double err;
-      const float D0 = qfit::quantize_scales(d, 8, -32, 31, tsc, st);
-      const float D = qfit::finish_symmetric(x, w, 32, 8, tsc, D0, kIQ4Grid, tq, &err);
-      if (!(err >= best)) {  // NaN-safe: the first attempt always lands
-        best = err, best_D = D;
-        std::memcpy(q, tq, sizeof tq);
-        std::memcpy(sc, tsc, sizeof tsc);
+    double best = INFINITY;
+    for (const qfit::SymmetricAttempt& t : at)
+      if (!(t.err >= best)) {  // NaN-safe: the first attempt always lands
+        best = t.err, best_D = t.D;
+        std::memcpy(q, t.q, sizeof q);
+        std::memcpy(sc, t.sc, sizeof sc);
       }
-    }
     block_iq4_xs b;
     b.d = f32_to_f16(best_D);
     b.scales_h = 0;

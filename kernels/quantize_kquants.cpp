@@ -129,23 +129,22 @@ float fit_symmetric_groups(const float* x, const float* w, int group, int ngroup
     for (int i = g * group; i < (g + 1) * group; ++i) a += (double)w[i] * q[i] * q[i];
     gw[g] = (float)a + 1e-30f;
   }
-  double best = INFINITY;
-  float best_D = 0.0f;
-  int tq[OSPREY_QK_K], tsc[16];
-  // The stretched roundings, then a weighted least-squares fit of the scales.
-  for (int attempt = 0; attempt <= (int)std::size(qfit::kScaleStretches); ++attempt) {
-    double err;
-    const float D0 = attempt < (int)std::size(qfit::kScaleStretches)
-                         ? qfit::quantize_scales(d, ngroups, scale_min, scale_max, tsc, qfit::kScaleStretches[attempt])
-                         : qfit::fit_symmetric(d, gw, ngroups, scale_min, scale_max, tsc);
-    const float D = qfit::finish_symmetric(x, w, group, ngroups, tsc, D0, qfit::Grid{qmin, qmax, nullptr}, tq, &err);
-    if (!(err >= best)) {  // NaN-safe: the first attempt always lands
-      best = err, best_D = D;
-      std::memcpy(q, tq, sizeof(int) * group * ngroups);
-      std::memcpy(sc, tsc, sizeof(int) * ngroups);
-    }
-  }
-  return best_D;
+  // The stretched roundings, then a weighted least-squares fit of the scales, finished
+  // together; the first of the lowest error is kept.
+  constexpr int kStretches = (int)std::size(qfit::kScaleStretches);
+  qfit::SymmetricAttempt at[kStretches + 1];
+  for (int a = 0; a <= kStretches; ++a)
+    at[a].D = a < kStretches ? qfit::quantize_scales(d, ngroups, scale_min, scale_max, at[a].sc, qfit::kScaleStretches[a])
+                             : qfit::fit_symmetric(d, gw, ngroups, scale_min, scale_max, at[a].sc);
+  qfit::finish_symmetric(x, w, group, ngroups, qfit::Grid{qmin, qmax, nullptr}, at, kStretches + 1);
+  int best = -1;
+  double best_err = INFINITY;
+  for (int a = 0; a <= kStretches; ++a)
+    if (!(at[a].err >= best_err)) best = a, best_err = at[a].err;  // NaN-safe
+  if (best < 0) return 0.0f;  // every error infinite: nothing to keep
+  std::memcpy(q, at[best].q, sizeof(int) * group * ngroups);
+  std::memcpy(sc, at[best].sc, sizeof(int) * ngroups);
+  return at[best].D;
 }
 
 // Element e of a 256-block in the 2-bit-plane formats (Q2_K, Q3_K low bits): byte
@@ -196,7 +195,7 @@ void quantize_row_q3_k(const float* x, void* dst, int64_t n, const float* import
     int u[OSPREY_QK_K];  // stored value q + 4: low two bits in qs, the third in hmask
     for (int e = 0; e < OSPREY_QK_K; ++e) {
       u[e] = q[e] + 4;
-      if (u[e] & 4) b.hmask[e % 32] |= (uint8_t)(1u << (e / 32));
+      b.hmask[e % 32] |= (uint8_t)((u[e] >> 2 & 1) << (e / 32));  // no branch: the bit is data
     }
     pack_2bit_planes(u, b.qs);
     for (int k = 0; k < 16; ++k) {  // inverse of osprey_q3k_scales (quant_blocks.h)
@@ -223,7 +222,7 @@ static void quantize_row_q45_k(const float* x, void* dst, int64_t n, const float
       for (int l = 0; l < 32; ++l) {
         const int v = q[sub * 32 + l];
         qs[(sub / 2) * 32 + l] |= (uint8_t)((v & 15) << ((sub % 2) * 4));
-        if (v & 16) qh[l] |= (uint8_t)(1u << sub);
+        qh[l] |= (uint8_t)((v >> 4 & 1) << sub);  // no branch: the bit is data
       }
     if (five) {
       block_q5_K b;

@@ -4,11 +4,13 @@
 // and llama.cpp's quantization of the K-quant and IQ4 formats (the bar for round-trip error).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "formats/gguf.h"
@@ -259,4 +261,96 @@ TEST(QuantizeFit, NearestLevelIsNearest) {
     for (int j = 0; j < 16; ++j) best = std::fmin(best, std::fabs(v - (float)lv[j]));
     EXPECT_EQ(std::fabs(v - (float)lv[got]), best) << v << " -> level " << (int)lv[got];
   }
+}
+
+// The finishing step run for several attempts at once gives each attempt what it gets alone
+// (the attempts' sums only interleave). Symmetric grids and IQ4's level table, attempts
+// whose scales are all zero (no refit) among them.
+TEST(QuantizeFit, BatchedFinishEqualsOneAttemptAtATime) {
+  namespace qfit = osprey::kernels::qfit;
+  std::srand(7);
+  auto uniform = [] { return (float)std::rand() / (float)RAND_MAX * 2.0f - 1.0f; };
+  const qfit::Grid q3{-4, 3, nullptr}, q6{-32, 31, nullptr}, iq4{0, 15, osprey_iq4nl_values};
+  for (auto [grid, group, ngroups] : {std::tuple{q3, 16, 16}, {q6, 16, 16}, {iq4, 32, 8}, {q6, 32, 1}})
+    for (int trial = 0; trial < 20; ++trial) {
+      const int n = group * ngroups;
+      std::vector<float> x(n), w(n);
+      for (int i = 0; i < n; ++i) x[i] = uniform() * (1 + i % 7), w[i] = 0.1f + std::fabs(uniform());
+      qfit::SymmetricAttempt at[5];
+      for (int a = 0; a < 5; ++a) {
+        for (int g = 0; g < ngroups; ++g) at[a].sc[g] = a == 2 ? 0 : std::rand() % 64 - 32;
+        at[a].D = 0.01f + 0.02f * std::fabs(uniform());
+      }
+      qfit::SymmetricAttempt alone[5];
+      std::memcpy(alone, at, sizeof at);
+      qfit::finish_symmetric(x.data(), w.data(), group, ngroups, grid, at, 5);
+      for (int a = 0; a < 5; ++a) {
+        qfit::finish_symmetric(x.data(), w.data(), group, ngroups, grid, &alone[a], 1);
+        ASSERT_EQ(at[a].D, alone[a].D) << "attempt " << a;
+        ASSERT_EQ(at[a].err, alone[a].err) << "attempt " << a;
+        ASSERT_EQ(0, std::memcmp(at[a].q, alone[a].q, sizeof(int) * n)) << "attempt " << a;
+      }
+    }
+}
+
+// fit_symmetric's one pass over all candidates (padded to whole vectors) chooses what trying
+// them one at a time, in order, chooses: the same scale, the same levels.
+TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
+  namespace qfit = osprey::kernels::qfit;
+  auto one_at_a_time = [](const float* x, const float* w, int n, int qmin, int qmax, int* q) {
+    float vmax = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; ++i)
+      if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), vmax = x[i];
+    if (vmax == 0.0f) {
+      for (int i = 0; i < n; ++i) q[i] = 0;
+      return 0.0f;
+    }
+    float best_iscale = (float)qmin / vmax;
+    double best = -1.0;
+    for (float target : {(float)qmin, (float)qmax})
+      for (int k = -6; k <= 10; ++k) {
+        const float iscale = (target + (target < 0 ? -1.0f : 1.0f) * 0.1f * (float)k) / vmax;
+        double slx = 0, sll = 0;
+        for (int i = 0; i < n; ++i) {
+          const double l = qfit::round_clamp(iscale * x[i], qmin, qmax);
+          slx += (double)w[i] * x[i] * l, sll += (double)w[i] * l * l;
+        }
+        if (sll > 0 && slx * slx / sll > best) best = slx * slx / sll, best_iscale = iscale;
+      }
+    double slx = 0, sll = 0;
+    for (int i = 0; i < n; ++i) {
+      q[i] = qfit::round_clamp(best_iscale * x[i], qmin, qmax);
+      slx += (double)w[i] * x[i] * q[i], sll += (double)w[i] * q[i] * q[i];
+    }
+    return sll > 0 ? (float)(slx / sll) : 1.0f / best_iscale;
+  };
+  std::srand(11);
+  for (auto [qmin, qmax, n] : {std::tuple{-4, 3, 16}, {-32, 31, 16}, {-8, 7, 32}, {0, 63, 8}, {-128, 127, 16}})
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<float> x(n), w(n);
+      for (int i = 0; i < n; ++i) {
+        x[i] = ((float)std::rand() / (float)RAND_MAX - (qmin < 0 ? 0.5f : 0.0f)) * (float)(1 + trial % 5);
+        w[i] = trial % 3 == 0 ? 1.0f : 0.05f + (float)std::rand() / (float)RAND_MAX;
+      }
+      if (trial % 17 == 0) std::fill(x.begin(), x.end(), 0.0f);
+      std::vector<int> q(n), q_ref(n);
+      const float d = qfit::fit_symmetric(x.data(), w.data(), n, qmin, qmax, q.data());
+      const float d_ref = one_at_a_time(x.data(), w.data(), n, qmin, qmax, q_ref.data());
+      ASSERT_EQ(d, d_ref) << "[" << qmin << ", " << qmax << "] trial " << trial;
+      ASSERT_EQ(q, q_ref) << "[" << qmin << ", " << qmax << "] trial " << trial;
+    }
+}
+
+TEST(QuantizeFit, InlineMinMaxEqualFminFmax) {
+  namespace qfit = osprey::kernels::qfit;
+  const std::vector<float> v = probe_values();
+  for (size_t i = 0; i < v.size(); i += 7)
+    for (size_t j = 0; j < v.size(); j += 5) {
+      const float a = v[i], b = v[j];
+      if (a == 0.0f && b == 0.0f) continue;  // which zero a tie gives is left open
+      const float lo = qfit::min_num(a, b), hi = qfit::max_num(a, b);
+      const float flo = std::fmin(a, b), fhi = std::fmax(a, b);
+      ASSERT_TRUE(lo == flo || (std::isnan(lo) && std::isnan(flo))) << a << " " << b;
+      ASSERT_TRUE(hi == fhi || (std::isnan(hi) && std::isnan(fhi))) << a << " " << b;
+    }
 }
