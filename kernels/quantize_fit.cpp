@@ -255,30 +255,43 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
     return stt > 0 ? stx * stx / stt : -1.0;
   };
   // The largest value lands on either end of the table, stretched by up to +-half a step.
-  // All of a side's candidates in one pass (sums in element order per candidate, as score_of
-  // adds them).
-  constexpr int kFirst = -4, kFan = 13;
-  float best_iscale = (float)levels[0] / vmax;
-  double best_score = -1.0, stx, stt;
+  // All candidates in one pass (sums in element order per candidate, as score_of adds them),
+  // padded to whole vectors with repeats of the last, which never win a tie. The nearest
+  // level is counted rather than looked up, so the candidates vectorize without a gather:
+  // it is levels[0] plus the step past every midpoint v reaches (v >= midpoint goes up, as
+  // the lookup table's cells do; a NaN reaches none, as the table clamps it to levels[0]).
+  constexpr int kFirst = -4, kFan = 13, kCandidates = 2 * kFan, kLanes = 32, kMaxLevels = 16;
+  float mid[kMaxLevels - 1], step[kMaxLevels - 1];  // past the table: steps of 0
+  for (int m = 0; m < kMaxLevels - 1; ++m) {
+    const bool real = m + 1 < nlevels;
+    mid[m] = real ? 0.5f * (float)(levels[m] + levels[m + 1]) : INFINITY;
+    step[m] = real ? (float)(levels[m + 1] - levels[m]) : 0.0f;
+  }
+  float iscale[kLanes];
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)levels[0] : (float)levels[nlevels - 1];
     const float sgn = target < 0 ? -1.0f : 1.0f;
-    float iscale[kFan];
-    double sx[kFan] = {}, st[kFan] = {};
-    for (int k = 0; k < kFan; ++k) iscale[k] = (target + sgn * 2.0f * (float)(k + kFirst)) / vmax;
-    for (int i = 0; i < n; ++i) {
-      const double wx = (double)w[i] * x[i], wi = w[i];
-      for (int k = 0; k < kFan; ++k) {
-        const double t = nearest.value[nearest.cell_of(iscale[k] * x[i])];
-        sx[k] += wx * t;
-        st[k] += wi * t * t;
-      }
-    }
-    for (int k = 0; k < kFan; ++k) {
-      const double s = st[k] > 0 ? sx[k] * sx[k] / st[k] : -1.0;
-      if (s > best_score) best_score = s, best_iscale = iscale[k];
+    for (int k = 0; k < kFan; ++k) iscale[side * kFan + k] = (target + sgn * 2.0f * (float)(k + kFirst)) / vmax;
+  }
+  for (int k = kCandidates; k < kLanes; ++k) iscale[k] = iscale[kCandidates - 1];
+  double sx[kLanes] = {}, st[kLanes] = {};
+  for (int i = 0; i < n; ++i) {
+    float v[kLanes], t[kLanes];
+    for (int k = 0; k < kLanes; ++k) v[k] = iscale[k] * x[i], t[k] = (float)levels[0];
+    for (int m = 0; m < kMaxLevels - 1; ++m)
+      for (int k = 0; k < kLanes; ++k) t[k] += (float)(v[k] >= mid[m]) * step[m];
+    const double wx = (double)w[i] * x[i], wi = w[i];
+    for (int k = 0; k < kLanes; ++k) {
+      sx[k] += wx * (double)t[k];
+      st[k] += wi * (double)t[k] * (double)t[k];
     }
   }
+  double score[kLanes];
+  for (int k = 0; k < kLanes; ++k) score[k] = st[k] > 0 ? sx[k] * sx[k] / st[k] : -1.0;
+  float best_iscale = (float)levels[0] / vmax;
+  double best_score = -1.0, stx, stt;
+  for (int k = 0; k < kCandidates; ++k)
+    if (score[k] > best_score) best_score = score[k], best_iscale = iscale[k];
   score_of(best_iscale, q, &stx, &stt);
   float d = stt > 0 ? (float)(stx / stt) : 1.0f / best_iscale;
   // Re-assign levels with the fitted scale; keep if the error drops.

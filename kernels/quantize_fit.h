@@ -41,7 +41,7 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
 void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m,
                 bool any_sign_offset = false);
 
-// x ~ d * levels[q], levels sorted ascending (16 entries). Writes q and returns d (signed).
+// x ~ d * levels[q], levels sorted ascending (at most 16). Writes q and returns d (signed).
 float fit_table(const float* x, const float* w, int n, const int8_t* levels, int nlevels, int* q);
 
 // Index of the level nearest to v (levels sorted ascending).

@@ -354,3 +354,47 @@ TEST(QuantizeFit, InlineMinMaxEqualFminFmax) {
       ASSERT_TRUE(hi == fhi || (std::isnan(hi) && std::isnan(fhi))) << a << " " << b;
     }
 }
+
+// fit_table counts the midpoints a value reaches instead of looking its level up: the same
+// choice as trying each candidate in order with nearest_level.
+TEST(QuantizeFit, TableFitEqualsOneCandidateAtATime) {
+  namespace qfit = osprey::kernels::qfit;
+  const int8_t* lv = osprey_iq4nl_values;
+  auto score = [&](const std::vector<float>& x, const std::vector<float>& w, float iscale, int* q, double* sx, double* st) {
+    *sx = *st = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      q[i] = qfit::nearest_level(iscale * x[i], lv, 16);
+      const double t = lv[q[i]];
+      *sx += (double)w[i] * x[i] * t, *st += (double)w[i] * t * t;
+    }
+    return *st > 0 ? *sx * *sx / *st : -1.0;
+  };
+  std::srand(5);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int n = 32;
+    std::vector<float> x(n), w(n);
+    for (int i = 0; i < n; ++i) {
+      x[i] = ((float)std::rand() / (float)RAND_MAX - 0.5f) * (float)(1 + trial % 9);
+      w[i] = trial % 3 == 0 ? 1.0f : 0.05f + (float)std::rand() / (float)RAND_MAX;
+    }
+    if (trial % 2) x[trial % n] = 4.0f * (float)(1 + trial % 9);  // a positive largest value
+    float vmax = 0.0f;
+    for (float v : x)
+      if (std::fabs(v) > std::fabs(vmax)) vmax = v;
+    std::vector<int> q_ref(n), trial_q(n), q(n);
+    float best_iscale = (float)lv[0] / vmax;
+    double best = -1.0, sx, st;
+    for (float target : {(float)lv[0], (float)lv[15]})
+      for (int k = -4; k <= 8; ++k) {
+        const float iscale = (target + (target < 0 ? -1.0f : 1.0f) * 2.0f * (float)k) / vmax;
+        const double s = score(x, w, iscale, trial_q.data(), &sx, &st);
+        if (s > best) best = s, best_iscale = iscale;
+      }
+    score(x, w, best_iscale, q_ref.data(), &sx, &st);
+    float d_ref = st > 0 ? (float)(sx / st) : 1.0f / best_iscale;
+    if (d_ref != 0.0f && score(x, w, 1.0f / d_ref, trial_q.data(), &sx, &st) > best) q_ref = trial_q, d_ref = (float)(sx / st);
+    const float d = qfit::fit_table(x.data(), w.data(), n, lv, 16, q.data());
+    ASSERT_EQ(d, d_ref) << "trial " << trial;
+    ASSERT_EQ(q, q_ref) << "trial " << trial;
+  }
+}
