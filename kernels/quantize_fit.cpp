@@ -338,17 +338,14 @@ void assign_levels(const float* x, const float* w, int group, int ngroups, const
   }
 }
 
-// sum[j] = the terms of row j added in element order, for every listed row at once: each
-// row's sum is the same chain of dependent additions as alone, and the rows' chains advance
-// side by side.
-void sums_in_order(const double (*terms)[kMaxSuperBlock], const int* rows, int nrows, int n, double* sum) {
-  double acc[kMaxFinishAttempts * 2] = {};
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < nrows; ++j) acc[j] += terms[rows[j]][i];
-  for (int j = 0; j < nrows; ++j) sum[j] = acc[j];
-}
-
 }  // namespace
+
+void sums_in_order(const double (*terms)[kMaxSuperBlock], int nrows, int n, double* sums) {
+  double acc[kMaxOrderedSums] = {};
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < nrows; ++j) acc[j] += terms[j][i];
+  for (int j = 0; j < nrows; ++j) sums[j] = acc[j];
+}
 
 // Per attempt: choose q for D, then try the least-squares D for those q. Every attempt gets
 // the values it would get alone; what is shared is the time of the in-order sums.
@@ -359,20 +356,15 @@ void finish_symmetric(const float* x, const float* w, int group, int ngroups, co
   std::optional<LevelLut> lut;
   if (grid.table) lut.emplace(grid.table, grid.qmax + 1);
   const LevelLut* lp = lut ? &*lut : nullptr;
-  // Rows 0..nat-1: first-pass error terms; nat..2 nat-1: the refit's (also the sxy / syy
-  // terms on the way).
-  double terms[2 * kMaxFinishAttempts][kMaxSuperBlock];
-  int rows[2 * kMaxFinishAttempts] = {};
-  double sums[2 * kMaxFinishAttempts];
+  double terms[2 * kMaxFinishAttempts][kMaxSuperBlock], sums[2 * kMaxFinishAttempts];
   for (int a = 0; a < nat; ++a) {
     at[a].D = f16_round(at[a].D);
     assign_levels(x, w, group, ngroups, at[a].sc, at[a].D, grid, lp, at[a].q, terms[a]);
-    rows[a] = a;
   }
-  sums_in_order(terms, rows, nat, n, sums);
+  sums_in_order(terms, nat, n, sums);
   for (int a = 0; a < nat; ++a) at[a].err = sums[a];
   // The least-squares D for each attempt's q: sxy in row a, syy in row nat + a.
-  for (int a = 0; a < nat; ++a) {
+  for (int a = 0; a < nat; ++a)
     for (int g = 0; g < ngroups; ++g) {
       const double s = at[a].sc[g];
       for (int i = g * group; i < (g + 1) * group; ++i) {
@@ -380,25 +372,88 @@ void finish_symmetric(const float* x, const float* w, int group, int ngroups, co
         terms[a][i] = w[i] * x[i] * y, terms[nat + a][i] = w[i] * y * y;
       }
     }
-    rows[nat + a] = nat + a;
-  }
-  sums_in_order(terms, rows, 2 * nat, n, sums);
-  int trial[kMaxFinishAttempts][kMaxSuperBlock];
+  sums_in_order(terms, 2 * nat, n, sums);
+  // The refits, in rows 0..nrefit-1 (attempt refit[j]).
+  int trial[kMaxFinishAttempts][kMaxSuperBlock], refit[kMaxFinishAttempts];
   float D1[kMaxFinishAttempts];
   int nrefit = 0;
   for (int a = 0; a < nat; ++a) {
     const double sxy = sums[a], syy = sums[nat + a];
     if (!(syy > 0)) continue;
-    D1[a] = f16_round((float)(sxy / syy));
-    assign_levels(x, w, group, ngroups, at[a].sc, D1[a], grid, lp, trial[a], terms[a]);
-    rows[nrefit++] = a;
+    D1[nrefit] = f16_round((float)(sxy / syy));
+    assign_levels(x, w, group, ngroups, at[a].sc, D1[nrefit], grid, lp, trial[nrefit], terms[nrefit]);
+    refit[nrefit++] = a;
   }
-  sums_in_order(terms, rows, nrefit, n, sums);
+  sums_in_order(terms, nrefit, n, sums);
   for (int j = 0; j < nrefit; ++j) {
-    SymmetricAttempt& t = at[rows[j]];
+    SymmetricAttempt& t = at[refit[j]];
     if (sums[j] < t.err) {
-      t.D = D1[rows[j]], t.err = sums[j];
-      std::memcpy(t.q, trial[rows[j]], sizeof(int) * n);
+      t.D = D1[j], t.err = sums[j];
+      std::memcpy(t.q, trial[j], sizeof(int) * n);
+    }
+  }
+}
+
+namespace {
+
+// The levels for super-scales Dh, Mh and one weighted squared error term per element (loops
+// the compiler vectorizes; the terms are summed in element order by the caller).
+OSPREY_QFIT_CLONES
+void assign_affine(const float* x, const float* w, int group, int ngroups, const AffineAttempt& at, float Dh,
+                   float Mh, int qmax, int* out, double* term) {
+  for (int g = 0; g < ngroups; ++g) {
+    const float dl = Dh * (float)at.sc[g], ml = Mh * (float)at.mn[g];
+    const float id = dl > 0.0f ? 1.0f / dl : 0.0f;
+    const bool live = dl > 0.0f;
+    for (int i = g * group; i < (g + 1) * group; ++i) {
+      const float l = live ? round_clamp_flat((x[i] + ml) * id, 0, qmax) : 0.0f;
+      out[i] = (int)l;
+      const double e = x[i] - (dl * l - ml);
+      term[i] = w[i] * e * e;
+    }
+  }
+}
+
+}  // namespace
+
+OSPREY_QFIT_CLONES
+void finish_affine(const float* x, const float* w, int group, int ngroups, int qmax, AffineAttempt* at, int nat) {
+  const int n = group * ngroups;
+  double terms[kMaxAffineAttempts][kMaxSuperBlock], sums[kMaxAffineAttempts];
+  for (int a = 0; a < nat; ++a) {
+    at[a].D = f16_round(at[a].D), at[a].M = f16_round(at[a].M);
+    assign_affine(x, w, group, ngroups, at[a], at[a].D, at[a].M, qmax, at[a].q, terms[a]);
+  }
+  sums_in_order(terms, nat, n, sums);
+  // Least squares in (D, M) for x ~ D*a - M*b with a = sc*q, b = mn; the attempts' five
+  // sums each advance together, element by element.
+  double s[kMaxAffineAttempts][5] = {};
+  for (int i = 0; i < n; ++i)
+    for (int a = 0; a < nat; ++a) {
+      const double av = (double)at[a].sc[i / group] * at[a].q[i], b = at[a].mn[i / group];
+      s[a][0] += w[i] * av * av, s[a][1] += w[i] * av * b, s[a][2] += w[i] * b * b;
+      s[a][3] += w[i] * x[i] * av, s[a][4] += w[i] * x[i] * b;
+    }
+  int trial[kMaxAffineAttempts][kMaxSuperBlock], refit[kMaxAffineAttempts];
+  float D1[kMaxAffineAttempts], M1[kMaxAffineAttempts];
+  int nrefit = 0;
+  for (int a = 0; a < nat; ++a) {
+    at[a].err = sums[a];
+    const double saa = s[a][0], sab = s[a][1], sbb = s[a][2], sxa = s[a][3], sxb = s[a][4];
+    const double det = saa * sbb - sab * sab;
+    if (!(det > 0)) continue;
+    const double d1 = (sxa * sbb - sxb * sab) / det, m1 = (sxa * sab - sxb * saa) / det;
+    if (!(d1 > 0 && m1 >= 0)) continue;
+    D1[nrefit] = f16_round((float)d1), M1[nrefit] = f16_round((float)m1);
+    assign_affine(x, w, group, ngroups, at[a], D1[nrefit], M1[nrefit], qmax, trial[nrefit], terms[nrefit]);
+    refit[nrefit++] = a;
+  }
+  sums_in_order(terms, nrefit, n, sums);
+  for (int j = 0; j < nrefit; ++j) {
+    AffineAttempt& t = at[refit[j]];
+    if (sums[j] < t.err) {
+      t.D = D1[j], t.M = M1[j], t.err = sums[j];
+      std::memcpy(t.q, trial[j], sizeof(int) * n);
     }
   }
 }

@@ -132,6 +132,28 @@ struct SymmetricAttempt {
 void finish_symmetric(const float* x, const float* w, int group, int ngroups, const Grid& grid,
                       SymmetricAttempt* attempts, int n_attempts);
 
+// One attempt for the affine finishing step: in, the group scales and mins and the
+// super-scales they were quantized against; out, the stored D and M, the levels and the error.
+struct AffineAttempt {
+  int sc[16], mn[16];
+  float D, M;
+  int q[kMaxSuperBlock];
+  double err;
+};
+constexpr int kMaxAffineAttempts = 4;
+
+// The finishing step of the affine formats, x ~ D * sc[g] * q - M * mn[g] (q in [0, qmax]):
+// as finish_symmetric, for up to kMaxAffineAttempts attempts at once, refitting D and M
+// jointly by least squares.
+void finish_affine(const float* x, const float* w, int group, int ngroups, int qmax, AffineAttempt* attempts,
+                   int n_attempts);
+
+// sums[j] = terms[j][0] + terms[j][1] + ... + terms[j][n - 1], added in that order, for
+// j < nrows (at most kMaxOrderedSums) at once: each sum is the same chain of dependent
+// additions as alone, and the chains advance side by side.
+constexpr int kMaxOrderedSums = 16;
+void sums_in_order(const double (*terms)[kMaxSuperBlock], int nrows, int n, double* sums);
+
 // v rounded to the nearest half-precision value.
 float f16_round(float v);
 

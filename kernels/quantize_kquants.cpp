@@ -21,58 +21,6 @@
 namespace osprey::kernels {
 namespace {
 
-using qfit::f16_round;
-
-// Affine super-block: x ~ D * sc[g] * q - M * mn[g]. As finish_symmetric, refitting D and M
-// jointly. Writes the half-representable D and M; returns the weighted squared error.
-OSPREY_QFIT_CLONES
-double finish_affine(const float* x, const float* w, int group, int ngroups, const int* sc, const int* mn,
-                     int qmax, int* q, float* D, float* M) {
-  const int n = group * ngroups;
-  // The levels and error terms element by element (loops the compiler vectorizes), then the
-  // error summed in element order.
-  auto assign = [&](float Dh, float Mh, int* out) {
-    double term[OSPREY_QK_K];
-    for (int g = 0; g < ngroups; ++g) {
-      const float dl = Dh * (float)sc[g], ml = Mh * (float)mn[g];
-      const float id = dl > 0.0f ? 1.0f / dl : 0.0f;
-      const bool live = dl > 0.0f;
-      for (int i = g * group; i < (g + 1) * group; ++i) {
-        const float l = live ? qfit::round_clamp_flat((x[i] + ml) * id, 0, qmax) : 0.0f;
-        out[i] = (int)l;
-        const double e = x[i] - (dl * l - ml);
-        term[i] = w[i] * e * e;
-      }
-    }
-    double err = 0;
-    for (int i = 0; i < n; ++i) err += term[i];
-    return err;
-  };
-  float bD = f16_round(*D), bM = f16_round(*M);
-  double best_err = assign(bD, bM, q);
-  // Least squares in (D, M) for x ~ D*a - M*b with a = sc*q, b = mn.
-  double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
-  for (int i = 0; i < n; ++i) {
-    const double a = (double)sc[i / group] * q[i], b = mn[i / group];
-    saa += w[i] * a * a, sab += w[i] * a * b, sbb += w[i] * b * b, sxa += w[i] * x[i] * a, sxb += w[i] * x[i] * b;
-  }
-  const double det = saa * sbb - sab * sab;
-  if (det > 0) {
-    const double d1 = (sxa * sbb - sxb * sab) / det, m1 = (sxa * sab - sxb * saa) / det;
-    if (d1 > 0 && m1 >= 0) {
-      int trial[OSPREY_QK_K];
-      const float D1 = f16_round((float)d1), M1 = f16_round((float)m1);
-      const double err = assign(D1, M1, trial);
-      if (err < best_err) {
-        bD = D1, bM = M1, best_err = err;
-        std::memcpy(q, trial, sizeof(int) * n);
-      }
-    }
-  }
-  *D = bD, *M = bM;
-  return best_err;
-}
-
 // Steps 1 to 3 for the affine formats: per-group fits, then the group scales and mins
 // quantized to [0, scale_max] against their own super-scales (trying the stretches of
 // kScaleStretches, first for the scales, then for the mins), then the finishing step.
@@ -83,21 +31,36 @@ void fit_affine_groups(const float* x, const float* w, int group, int ngroups, i
     qfit::fit_affine(x + g * group, w + g * group, group, qmax, q + g * group, &d[g], &m[g]);
   double best = INFINITY;
   float best_sc_stretch = 0.0f;
-  int tq[OSPREY_QK_K], tsc[16], tmn[16];
-  auto attempt = [&](float sc_stretch, float mn_stretch) {
-    float tD = qfit::quantize_scales(d, ngroups, 0, scale_max, tsc, sc_stretch);
-    float tM = qfit::quantize_scales(m, ngroups, 0, scale_max, tmn, mn_stretch);
-    const double err = finish_affine(x, w, group, ngroups, tsc, tmn, qmax, tq, &tD, &tM);
-    if (!(err >= best)) {  // NaN-safe: the first attempt always lands
-      best = err, best_sc_stretch = sc_stretch, *D = tD, *M = tM;
-      std::memcpy(q, tq, sizeof(int) * group * ngroups);
-      std::memcpy(sc, tsc, sizeof(int) * ngroups);
-      std::memcpy(mn, tmn, sizeof(int) * ngroups);
-    }
+  auto keep = [&](const qfit::AffineAttempt& t) {
+    *D = t.D, *M = t.M;
+    std::memcpy(q, t.q, sizeof(int) * group * ngroups);
+    std::memcpy(sc, t.sc, sizeof(int) * ngroups);
+    std::memcpy(mn, t.mn, sizeof(int) * ngroups);
   };
-  for (float st : qfit::kScaleStretches) attempt(st, 0.0f);
+  // Each round's attempts are finished together, then kept in order (the first of the
+  // lowest error; NaN-safe: the first attempt always lands).
+  qfit::AffineAttempt at[qfit::kMaxAffineAttempts];
+  float stretch[qfit::kMaxAffineAttempts];
+  int nat = 0;
+  for (float st : qfit::kScaleStretches) {
+    stretch[nat] = st;
+    at[nat].D = qfit::quantize_scales(d, ngroups, 0, scale_max, at[nat].sc, st);
+    at[nat].M = qfit::quantize_scales(m, ngroups, 0, scale_max, at[nat].mn, 0.0f);
+    ++nat;
+  }
+  qfit::finish_affine(x, w, group, ngroups, qmax, at, nat);
+  for (int a = 0; a < nat; ++a)
+    if (!(at[a].err >= best)) best = at[a].err, best_sc_stretch = stretch[a], keep(at[a]);
+  nat = 0;
   for (float st : qfit::kScaleStretches)
-    if (st != 0.0f) attempt(best_sc_stretch, st);
+    if (st != 0.0f) {
+      at[nat].D = qfit::quantize_scales(d, ngroups, 0, scale_max, at[nat].sc, best_sc_stretch);
+      at[nat].M = qfit::quantize_scales(m, ngroups, 0, scale_max, at[nat].mn, st);
+      ++nat;
+    }
+  qfit::finish_affine(x, w, group, ngroups, qmax, at, nat);
+  for (int a = 0; a < nat; ++a)
+    if (!(at[a].err >= best)) best = at[a].err, keep(at[a]);
   // And the scales and mins each fitted by weighted least squares, weighted by how much a
   // change in them moves the block's error (sum w q^2 for a scale, sum w for a min).
   float gw_sc[16], gw_mn[16];
@@ -106,15 +69,10 @@ void fit_affine_groups(const float* x, const float* w, int group, int ngroups, i
     for (int i = g * group; i < (g + 1) * group; ++i) a += (double)w[i] * q[i] * q[i], b += w[i];
     gw_sc[g] = (float)a + 1e-30f, gw_mn[g] = (float)b + 1e-30f;
   }
-  float tD = qfit::fit_symmetric(d, gw_sc, ngroups, 0, scale_max, tsc);
-  float tM = qfit::fit_symmetric(m, gw_mn, ngroups, 0, scale_max, tmn);
-  const double err = finish_affine(x, w, group, ngroups, tsc, tmn, qmax, tq, &tD, &tM);
-  if (err < best) {
-    *D = tD, *M = tM;
-    std::memcpy(q, tq, sizeof(int) * group * ngroups);
-    std::memcpy(sc, tsc, sizeof(int) * ngroups);
-    std::memcpy(mn, tmn, sizeof(int) * ngroups);
-  }
+  at[0].D = qfit::fit_symmetric(d, gw_sc, ngroups, 0, scale_max, at[0].sc);
+  at[0].M = qfit::fit_symmetric(m, gw_mn, ngroups, 0, scale_max, at[0].mn);
+  qfit::finish_affine(x, w, group, ngroups, qmax, at, 1);
+  if (at[0].err < best) keep(at[0]);
 }
 
 float fit_symmetric_groups(const float* x, const float* w, int group, int ngroups, int qmin, int qmax,

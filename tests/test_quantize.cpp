@@ -293,6 +293,36 @@ TEST(QuantizeFit, BatchedFinishEqualsOneAttemptAtATime) {
     }
 }
 
+// The same for the affine finishing step (Q2_K, Q4_K, Q5_K): attempts whose least-squares
+// refit is refused (all scales zero) among them.
+TEST(QuantizeFit, BatchedAffineFinishEqualsOneAttemptAtATime) {
+  namespace qfit = osprey::kernels::qfit;
+  std::srand(9);
+  auto uniform = [] { return (float)std::rand() / (float)RAND_MAX; };
+  for (auto [group, ngroups, qmax] : {std::tuple{16, 16, 3}, {32, 8, 15}, {32, 8, 31}})
+    for (int trial = 0; trial < 20; ++trial) {
+      const int n = group * ngroups;
+      std::vector<float> x(n), w(n);
+      for (int i = 0; i < n; ++i) x[i] = (uniform() - 0.3f) * (1 + i % 5), w[i] = 0.1f + uniform();
+      qfit::AffineAttempt at[qfit::kMaxAffineAttempts];
+      for (int a = 0; a < qfit::kMaxAffineAttempts; ++a) {
+        for (int g = 0; g < ngroups; ++g)
+          at[a].sc[g] = a == 1 ? 0 : std::rand() % 64, at[a].mn[g] = std::rand() % 64;
+        at[a].D = 0.002f + 0.01f * uniform(), at[a].M = 0.001f + 0.01f * uniform();
+      }
+      qfit::AffineAttempt alone[qfit::kMaxAffineAttempts];
+      std::memcpy(alone, at, sizeof at);
+      qfit::finish_affine(x.data(), w.data(), group, ngroups, qmax, at, qfit::kMaxAffineAttempts);
+      for (int a = 0; a < qfit::kMaxAffineAttempts; ++a) {
+        qfit::finish_affine(x.data(), w.data(), group, ngroups, qmax, &alone[a], 1);
+        ASSERT_EQ(at[a].D, alone[a].D) << "attempt " << a;
+        ASSERT_EQ(at[a].M, alone[a].M) << "attempt " << a;
+        ASSERT_EQ(at[a].err, alone[a].err) << "attempt " << a;
+        ASSERT_EQ(0, std::memcmp(at[a].q, alone[a].q, sizeof(int) * n)) << "attempt " << a;
+      }
+    }
+}
+
 // fit_symmetric's one pass over all candidates (padded to whole vectors) chooses what trying
 // them one at a time, in order, chooses: the same scale, the same levels.
 TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
