@@ -45,6 +45,7 @@ void quantize_row_iq4_xs(const float* x, void* dst, int64_t n, const float* impo
     qfit::row_weights(x, OSPREY_QK_K, importance ? importance + i * OSPREY_QK_K : nullptr, w);
     for (int g = 0; g < 8; ++g) d[g] = qfit::fit_table(x + 32 * g, w + 32 * g, 32, osprey_iq4nl_values, 16, q + 32 * g);
     // Group scales to 6 bits, trying the stretches and keeping the best finished block.
+    static_assert(std::size(qfit::kScaleStretches) <= qfit::kMaxFinishAttempts);
     qfit::SymmetricAttempt at[std::size(qfit::kScaleStretches)];
     for (size_t a = 0; a < std::size(at); ++a)
       at[a].D = qfit::quantize_scales(d, 8, -32, 31, at[a].sc, qfit::kScaleStretches[a]);

@@ -39,6 +39,7 @@ void fit_affine_groups(const float* x, const float* w, int group, int ngroups, i
   };
   // Each round's attempts are finished together, then kept in order (the first of the
   // lowest error; NaN-safe: the first attempt always lands).
+  static_assert(std::size(qfit::kScaleStretches) <= qfit::kMaxAffineAttempts);
   qfit::AffineAttempt at[qfit::kMaxAffineAttempts];
   float stretch[qfit::kMaxAffineAttempts];
   int nat = 0;
@@ -90,6 +91,7 @@ float fit_symmetric_groups(const float* x, const float* w, int group, int ngroup
   // The stretched roundings, then a weighted least-squares fit of the scales, finished
   // together; the first of the lowest error is kept.
   constexpr int kStretches = (int)std::size(qfit::kScaleStretches);
+  static_assert(kStretches + 1 <= qfit::kMaxFinishAttempts);
   qfit::SymmetricAttempt at[kStretches + 1];
   for (int a = 0; a <= kStretches; ++a)
     at[a].D = a < kStretches ? qfit::quantize_scales(d, ngroups, scale_min, scale_max, at[a].sc, qfit::kScaleStretches[a])
