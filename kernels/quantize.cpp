@@ -18,11 +18,6 @@
 namespace osprey::kernels {
 namespace {
 
-void block_min_max(const float* x, int n, float* lo, float* hi) {
-  *lo = x[0], *hi = x[0];
-  for (int j = 1; j < n; ++j) *lo = qfit::min_num(*lo, x[j]), *hi = qfit::max_num(*hi, x[j]);
-}
-
 // Element j's low four bits in qs[j % 16] (the high nibble for j >= 16); the fifth bit, for
 // the Q5 formats, is bit j of qh.
 template <class Block>
@@ -39,7 +34,7 @@ template <class Block>
 void quantize_affine_32(const float* x, void* dst, int64_t n, int qmax) {
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
     float lo, hi;
-    block_min_max(x, 32, &lo, &hi);
+    qfit::min_max(x, 32, &lo, &hi);
     const float d = (hi - lo) / (float)qmax;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int q[32];

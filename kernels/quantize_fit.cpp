@@ -32,7 +32,7 @@ void row_weights(const float* x, int64_t n, const float* importance, float* w) {
   }
   for (int64_t i = 0; i < n; ++i) {
     const float base = sigma2 > 0.0f ? std::sqrt((importance ? 2.0f : 1.0f) * sigma2 + x[i] * x[i]) : 1.0f;
-    const float imp = importance ? max_num(importance[i], floor_imp) : 1.0f;
+    const float imp = importance ? (importance[i] > floor_imp ? importance[i] : floor_imp) : 1.0f;  // NaN: the floor
     w[i] = base * imp;
   }
 }
@@ -132,8 +132,8 @@ AffineFit solve_affine(const float* x, const float* w, int n, const int* q, bool
 
 OSPREY_QFIT_CLONES
 void fit_affine(const float* x, const float* w, int n, int qmax, int* q, float* d, float* m, bool any_sign_offset) {
-  float lo = x[0], hi = x[0];
-  for (int i = 1; i < n; ++i) lo = min_num(lo, x[i]), hi = max_num(hi, x[i]);
+  float lo, hi;
+  min_max(x, n, &lo, &hi);
   if (lo > 0.0f && !any_sign_offset) lo = 0.0f;
   if (hi <= lo) {  // constant group (<= 0): all the offset
     for (int i = 0; i < n; ++i) q[i] = 0;
@@ -476,7 +476,7 @@ float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float 
     D = vmax / ((float)qmin - stretch);
   } else {
     float smax = 0.0f;
-    for (int j = 0; j < n; ++j) smax = max_num(smax, s[j]);
+    for (int j = 0; j < n; ++j) smax = s[j] > smax ? s[j] : smax;  // a NaN never wins
     D = smax / ((float)qmax + stretch);
   }
   const float iD = D != 0.0f ? 1.0f / D : 0.0f;

@@ -371,18 +371,27 @@ TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
     }
 }
 
-TEST(QuantizeFit, InlineMinMaxEqualFminFmax) {
+TEST(QuantizeFit, MinMaxEqualsFminFmaxFold) {
   namespace qfit = osprey::kernels::qfit;
   const std::vector<float> v = probe_values();
-  for (size_t i = 0; i < v.size(); i += 7)
-    for (size_t j = 0; j < v.size(); j += 5) {
-      const float a = v[i], b = v[j];
-      if (a == 0.0f && b == 0.0f) continue;  // which zero a tie gives is left open
-      const float lo = qfit::min_num(a, b), hi = qfit::max_num(a, b);
-      const float flo = std::fmin(a, b), fhi = std::fmax(a, b);
-      ASSERT_TRUE(lo == flo || (std::isnan(lo) && std::isnan(flo))) << a << " " << b;
-      ASSERT_TRUE(hi == fhi || (std::isnan(hi) && std::isnan(fhi))) << a << " " << b;
+  std::srand(3);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int n = 1 + trial % 40;
+    std::vector<float> x(n);
+    for (float& e : x) e = v[(size_t)std::rand() % v.size()];
+    if (trial % 5 == 0) x[0] = NAN;  // a leading NaN, which a fold from x[0] would start with
+    float flo = NAN, fhi = NAN;
+    for (float e : x) flo = std::fmin(flo, e), fhi = std::fmax(fhi, e);
+    float lo, hi;
+    qfit::min_max(x.data(), n, &lo, &hi);
+    if (std::isnan(flo)) {  // all NaN
+      EXPECT_EQ(lo, INFINITY);
+      EXPECT_EQ(hi, -INFINITY);
+      continue;
     }
+    ASSERT_EQ(lo, flo) << "trial " << trial;  // == : either zero of a -0 / +0 tie
+    ASSERT_EQ(hi, fhi) << "trial " << trial;
+  }
 }
 
 // fit_table counts the midpoints a value reaches instead of looking its level up: the same
