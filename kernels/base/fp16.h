@@ -5,27 +5,19 @@
 
 namespace osprey {
 
+// Branch-free, so loops over rows of halves vectorize (a tenth of quantizing an F16 model
+// went to the branchy version). Normal: the exponent rebiased in place; infinity / NaN: the
+// exponent all ones, mantissa (payload) kept; zero / subnormal: the mantissa times 2^-24,
+// exact in float.
 inline float f16_to_f32(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while ((mant & 0x400u) == 0) { mant <<= 1; --exp; }
-      mant &= 0x3ffu;
-      bits = sign | (exp << 23) | (mant << 13);
-    }
-  } else if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, em = h & 0x7fffu, exp = em >> 10;
+  const float tiny = (float)em * 0x1p-24f;
+  uint32_t tiny_bits;
+  std::memcpy(&tiny_bits, &tiny, 4);
+  const uint32_t bits = exp == 0 ? tiny_bits : exp == 0x1f ? 0x7f800000u | (em << 13) : (em << 13) + ((127u - 15u) << 23);
   float f;
-  std::memcpy(&f, &bits, 4);
+  const uint32_t out = sign | bits;
+  std::memcpy(&f, &out, 4);
   return f;
 }
 
