@@ -61,7 +61,7 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
   // candidates go in one pass over the elements: each candidate's sums still add in element
   // order (the same doubles as one candidate at a time), but the candidates vectorize and no
   // long chain of dependent additions sets the pace. The lanes past the 34 candidates repeat
-  // the last one, to fill whole vectors; a repeat never wins, as a tie keeps the first.
+  // the last one, to fill whole vectors; the choice reads only the 34 candidates.
   constexpr int kFirst = -6, kFan = 17, kCandidates = 2 * kFan, kLanes = 40;
   float iscale[kLanes];
   for (int side = 0; side < 2; ++side) {
@@ -256,7 +256,7 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
   };
   // The largest value lands on either end of the table, stretched by up to +-half a step.
   // All candidates in one pass (sums in element order per candidate, as score_of adds them),
-  // padded to whole vectors with repeats of the last, which never win a tie. The nearest
+  // padded to whole vectors with repeats of the last, which the choice skips. The nearest
   // level is counted rather than looked up, so the candidates vectorize without a gather:
   // it is levels[0] plus the step past every midpoint v reaches (v >= midpoint goes up, as
   // the lookup table's cells do; a NaN reaches none, as the table clamps it to levels[0]).
@@ -476,7 +476,7 @@ float quantize_scales(const float* s, int n, int qmin, int qmax, int* iq, float 
     D = vmax / ((float)qmin - stretch);
   } else {
     float smax = 0.0f;
-    for (int j = 0; j < n; ++j) smax = s[j] > smax ? s[j] : smax;  // a NaN never wins
+    for (int j = 0; j < n; ++j) smax = s[j] > smax ? s[j] : smax;  // as the fmax fold was: a tie keeps smax, a NaN never wins
     D = smax / ((float)qmax + stretch);
   }
   const float iD = D != 0.0f ? 1.0f / D : 0.0f;

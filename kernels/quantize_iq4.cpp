@@ -40,7 +40,7 @@ void quantize_row_iq4_nl(const float* x, void* dst, int64_t n, const float* impo
 
 void quantize_row_iq4_xs(const float* x, void* dst, int64_t n, const float* importance) {
   float w[OSPREY_QK_K], d[8];
-  int q[OSPREY_QK_K], sc[8];
+  int q[OSPREY_QK_K], sc[8] = {};  // kept as zeros should every attempt's error be infinite
   for (int64_t i = 0; i < n / OSPREY_QK_K; ++i, x += OSPREY_QK_K) {
     qfit::row_weights(x, OSPREY_QK_K, importance ? importance + i * OSPREY_QK_K : nullptr, w);
     for (int g = 0; g < 8; ++g) d[g] = qfit::fit_table(x + 32 * g, w + 32 * g, 32, osprey_iq4nl_values, 16, q + 32 * g);
