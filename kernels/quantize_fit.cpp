@@ -233,6 +233,14 @@ struct LevelLut {
 
 int nearest_level(float v, const int8_t* levels, int nlevels) { return LevelLut(levels, nlevels)(v); }
 
+LevelMidpoints::LevelMidpoints(const int8_t* levels, int nlevels) : first((float)levels[0]) {
+  for (int m = 0; m < kMaxLevels - 1; ++m) {
+    const bool real = m + 1 < nlevels;
+    mid[m] = real ? 0.5f * (float)(levels[m] + levels[m + 1]) : INFINITY;
+    step[m] = real ? (float)(levels[m + 1] - levels[m]) : 0.0f;
+  }
+}
+
 OSPREY_QFIT_CLONES
 float fit_table(const float* x, const float* w, int n, const int8_t* levels, int nlevels, int* q) {
   const LevelLut nearest(levels, nlevels);
@@ -257,16 +265,10 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
   // The largest value lands on either end of the table, stretched by up to +-half a step.
   // All candidates in one pass (sums in element order per candidate, as score_of adds them),
   // padded to whole vectors with repeats of the last, which the choice skips. The nearest
-  // level is counted rather than looked up, so the candidates vectorize without a gather:
-  // it is levels[0] plus the step past every midpoint v reaches (v >= midpoint goes up, as
-  // the lookup table's cells do; a NaN reaches none, as the table clamps it to levels[0]).
-  constexpr int kFirst = -4, kFan = 13, kCandidates = 2 * kFan, kLanes = 32, kMaxLevels = 16;
-  float mid[kMaxLevels - 1], step[kMaxLevels - 1];  // past the table: steps of 0
-  for (int m = 0; m < kMaxLevels - 1; ++m) {
-    const bool real = m + 1 < nlevels;
-    mid[m] = real ? 0.5f * (float)(levels[m] + levels[m + 1]) : INFINITY;
-    step[m] = real ? (float)(levels[m + 1] - levels[m]) : 0.0f;
-  }
+  // level is counted from the midpoints rather than looked up, so the candidates vectorize
+  // without a gather.
+  constexpr int kFirst = -4, kFan = 13, kCandidates = 2 * kFan, kLanes = 32;
+  const LevelMidpoints mids(levels, nlevels);
   float iscale[kLanes];
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)levels[0] : (float)levels[nlevels - 1];
@@ -276,10 +278,8 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
   for (int k = kCandidates; k < kLanes; ++k) iscale[k] = iscale[kCandidates - 1];
   double sx[kLanes] = {}, st[kLanes] = {};
   for (int i = 0; i < n; ++i) {
-    float v[kLanes], t[kLanes];
-    for (int k = 0; k < kLanes; ++k) v[k] = iscale[k] * x[i], t[k] = (float)levels[0];
-    for (int m = 0; m < kMaxLevels - 1; ++m)
-      for (int k = 0; k < kLanes; ++k) t[k] += (float)(v[k] >= mid[m]) * step[m];
+    float t[kLanes];
+    for (int k = 0; k < kLanes; ++k) t[k] = mids.value(iscale[k] * x[i]);
     const double wx = (double)w[i] * x[i], wi = w[i];
     for (int k = 0; k < kLanes; ++k) {
       sx[k] += wx * (double)t[k];

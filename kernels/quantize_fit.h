@@ -47,6 +47,21 @@ float fit_table(const float* x, const float* w, int n, const int8_t* levels, int
 // Index of the level nearest to v (levels sorted ascending).
 int nearest_level(float v, const int8_t* levels, int nlevels);
 
+// A table of at most 16 sorted levels as its midpoints: the value of the level nearest to v,
+// without a lookup or a branch (so loops over candidates vectorize), is levels[0] plus the
+// step past every midpoint v reaches. A value on a midpoint goes up, as nearest_level's does;
+// a NaN reaches none (levels[0], where nearest_level clamps it); past the table, steps are 0.
+struct LevelMidpoints {
+  static constexpr int kMaxLevels = 16;
+  float first, mid[kMaxLevels - 1], step[kMaxLevels - 1];
+  LevelMidpoints(const int8_t* levels, int nlevels);
+  float value(float v) const {
+    float t = first;
+    for (int m = 0; m < kMaxLevels - 1; ++m) t += (float)(v >= mid[m]) * step[m];
+    return t;
+  }
+};
+
 // Quantize group scales s[0..n) to integers in [qmin, qmax] with one shared float scale:
 // returns D and writes iq so that s[j] ~ D * iq[j]. Symmetric (qmin < 0): the scale of largest
 // magnitude maps to qmin - stretch. Unsigned (qmin == 0): the largest maps to qmax + stretch.

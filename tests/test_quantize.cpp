@@ -402,6 +402,25 @@ TEST(QuantizeFit, MinMaxIsTheFminFmaxFold) {
   }
 }
 
+// The midpoint count gives nearest_level's level for every value, exact midpoints (ties go
+// up) and NaN included, and for a table shorter than 16.
+TEST(QuantizeFit, MidpointCountIsTheNearestLevel) {
+  namespace qfit = osprey::kernels::qfit;
+  const int8_t short_table[5] = {-9, -2, 0, 5, 11};
+  for (auto [lv, n] : {std::pair{osprey_iq4nl_values, 16}, {short_table, 5}}) {
+    const qfit::LevelMidpoints mids(lv, n);
+    std::vector<float> v = probe_values();
+    for (int m = 0; m + 1 < n; ++m) {
+      const float mid = 0.5f * (float)(lv[m] + lv[m + 1]);
+      v.insert(v.end(), {mid, std::nextafter(mid, -1e9f), std::nextafter(mid, 1e9f)});
+    }
+    for (float x : v) {
+      const float want = (float)lv[qfit::nearest_level(x, lv, n)];
+      ASSERT_EQ(mids.value(x), want) << x << " with " << n << " levels";
+    }
+  }
+}
+
 // fit_table counts the midpoints a value reaches instead of looking its level up: the same
 // choice as trying each candidate in order with nearest_level.
 TEST(QuantizeFit, TableFitEqualsOneCandidateAtATime) {
