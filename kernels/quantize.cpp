@@ -50,9 +50,7 @@ void quantize_affine_32(const float* x, void* dst, int64_t n, int qmax) {
 // Q5_0: as Q4_0 with 32 levels: d = -max/16, q = min(31, trunc(x / d + 16.5)).
 void quantize_row_q5_0(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; ++j)
-      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+    const float max = qfit::signed_absmax(x, 32);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     block_q5_0 b;
@@ -133,9 +131,7 @@ void quantize_row_q4_0(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / OSPREY_QK4_0; ++i, x += OSPREY_QK4_0) {
     // The scale maps the signed value of largest magnitude to -8, so that value is exact
     // and the rest spread over -8..7.
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < OSPREY_QK4_0; ++j)
-      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+    const float max = qfit::signed_absmax(x, OSPREY_QK4_0);
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     block_q4_0 b;

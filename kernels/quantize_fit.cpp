@@ -37,18 +37,6 @@ void row_weights(const float* x, int64_t n, const float* importance, float* w) {
   }
 }
 
-namespace {
-
-// Signed element of largest magnitude (0 if the group is all zeros).
-float signed_absmax(const float* x, int n) {
-  float amax = 0.0f, vmax = 0.0f;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), vmax = x[i];
-  return vmax;
-}
-
-}  // namespace
-
 OSPREY_QFIT_CLONES
 float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
   const float vmax = signed_absmax(x, n);
