@@ -416,12 +416,13 @@ void finish_affine(const float* x, const float* w, int group, int ngroups, int q
   // Least squares in (D, M) for x ~ D*a - M*b with a = sc*q, b = mn; the attempts' five
   // sums each advance together, element by element.
   double s[kMaxAffineAttempts][5] = {};
-  for (int i = 0; i < n; ++i)
-    for (int a = 0; a < nat; ++a) {
-      const double av = (double)at[a].sc[i / group] * at[a].q[i], b = at[a].mn[i / group];
-      s[a][0] += w[i] * av * av, s[a][1] += w[i] * av * b, s[a][2] += w[i] * b * b;
-      s[a][3] += w[i] * x[i] * av, s[a][4] += w[i] * x[i] * b;
-    }
+  for (int g = 0; g < ngroups; ++g)
+    for (int i = g * group; i < (g + 1) * group; ++i)
+      for (int a = 0; a < nat; ++a) {
+        const double av = (double)at[a].sc[g] * at[a].q[i], b = at[a].mn[g];
+        s[a][0] += w[i] * av * av, s[a][1] += w[i] * av * b, s[a][2] += w[i] * b * b;
+        s[a][3] += w[i] * x[i] * av, s[a][4] += w[i] * x[i] * b;
+      }
   int trial[kMaxAffineAttempts][kMaxSuperBlock], refit[kMaxAffineAttempts];
   float D1[kMaxAffineAttempts], M1[kMaxAffineAttempts];
   int nrefit = 0;

@@ -139,7 +139,6 @@ struct Grid {
   int qmin, qmax;
   const int8_t* table;
   float value(int q) const { return table ? (float)table[q] : (float)q; }
-  int nearest(float v) const { return table ? nearest_level(v, table, qmax + 1) : round_clamp(v, qmin, qmax); }
 };
 
 // Largest group layout the finishing step handles (one K-quant super-block).
