@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/base/fp16.h"
+#include "kernels/cpu/packed_gemm.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/dequant.h"
 #include "standalone_check.h"
@@ -263,6 +264,132 @@ void check_tiles(const IsaVariant& var) {
   }
 }
 
+// The packed-weight layouts (packed_gemm.h) of a variant, where it has them.
+using PackedTable = const PackedFormat* (*)(DType);
+PackedTable packed_table_of(const IsaVariant& var) {
+  const std::string n = var.name;
+  if (n == "scalar") return scalar::packed_format_for;
+#if defined(__x86_64__) || defined(__i386__)
+  if (n == "avx2") return avx2::packed_format_for;
+  if (n == "avx512") return avx512::packed_format_for;
+#elif defined(__aarch64__)
+  if (n == "neon") return neon::packed_format_for;
+  if (n == "neon_dotprod") return neon_dotprod::packed_format_for;
+#endif
+  return nullptr;
+}
+
+bool is_q32(DType t) {
+  return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0 ||
+         t == DType::IQ4_NL;
+}
+
+// groups x 16 weight rows packed by `f` (the pack is shared, so any table's will do), and
+// `cols` activation rows, with padded strides so that they count.
+struct PackedProblem {
+  int64_t K, groups, cols;
+  std::vector<uint8_t> w, packed, xq;
+  size_t x_stride;
+  int64_t ldy;
+};
+PackedProblem packed_problem(DType t, const PackedFormat* f, int64_t K, int64_t groups, int64_t cols, std::mt19937& rng,
+                             int extreme = -1) {
+  PackedProblem p{K, groups, cols, {}, {}, {}, act_row_bytes(f->act, K) + 40, groups * kPackRows + 3};
+  const size_t wrow = (size_t)dtype_row_bytes(t, K), bb = (size_t)dtype_traits(t)->block_bytes;
+  for (int64_t r = 0; r < groups * kPackRows; ++r) {
+    std::vector<uint8_t> row = random_row(t, K, rng);
+    // Extreme codes (types whose blocks start with d, and m): every later byte at one end,
+    // alternating by row: codes 0 / 15 / 31, IQ4 levels -127 / 113 and scales -32 / 31, Q8_0 -128 / 127.
+    const size_t keep = t == DType::Q4_1 || t == DType::Q5_1 ? 4 : 2;
+    const int fill = t == DType::Q8_0 ? (r % 2 ? 0x7F : 0x80) : (r % 2 ? 0xFF : 0x00);
+    if (extreme >= 0)
+      for (size_t at = 0; at < wrow; at += bb) std::memset(row.data() + at + keep, fill, bb - keep);
+    p.w.insert(p.w.end(), row.begin(), row.end());
+  }
+  p.packed.resize(f->group_bytes(K) * (size_t)groups);
+  for (int64_t g = 0; g < groups; ++g)
+    f->pack(p.w.data() + (size_t)g * kPackRows * wrow, wrow, K, p.packed.data() + (size_t)g * f->group_bytes(K));
+  p.xq.assign(p.x_stride * (size_t)cols, 0);
+  std::uniform_real_distribution<float> d(-2.f, 2.f);
+  std::vector<float> x((size_t)K);
+  for (int64_t c = 0; c < cols; ++c) {
+    for (size_t k = 0; k < x.size(); ++k)
+      x[k] = extreme < 0 ? d(rng) : (c + extreme) % 3 == 0 ? 1.f : (c + extreme) % 3 == 1 ? -1.f : (k % 3 ? 1.f : -1.f);
+    quantize_act_row(f->act, x.data(), p.xq.data() + (size_t)c * p.x_stride, K);
+  }
+  return p;
+}
+
+std::vector<float> run_packed(const PackedProblem& p, const PackedFormat* f) {
+  std::vector<float> y((size_t)(p.ldy * p.cols), -777.f);
+  f->gemm(p.packed.data(), p.groups, p.xq.data(), p.x_stride, p.cols, p.K, y.data(), p.ldy);
+  return y;
+}
+
+// The scalar order against the exact dot of the dequantized operands (it checks this target's
+// pack), and every SIMD variant's products bit for bit against the scalar order, over ragged
+// column tiles, several groups, odd and long K and extreme codes, writing nothing else.
+void check_packed(const IsaVariant& var) {
+  const PackedTable table = packed_table_of(var);
+  if (!table) return;
+  const std::string name = var.name;
+  const bool scalar_order = table == scalar::packed_format_for;
+  std::mt19937 rng(13);
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K,
+                  DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS}) {
+    const PackedFormat* ref = scalar::packed_format_for(t);
+    const PackedFormat* f = table(t);
+    if (is_q32(t)) check(f != nullptr, name + " has no packed " + dtype_name(t));
+    if (!ref || !f) continue;
+    if (&var == &active_isa() && !scalar_order) {
+      const char* off = std::getenv("OSPREY_REPACK");
+      check(packed_format_for(t) == ((off && std::strcmp(off, "0") == 0) ? nullptr : f),
+            name + " packed " + dtype_name(t) + " not dispatched");
+    }
+    check(f->act == ref->act && f->group_bytes(512) == ref->group_bytes(512), name + " packed layout differs");
+    const int64_t bs = dtype_traits(t)->block_elems;
+    if (scalar_order) {
+      for (int64_t blocks : {1, 3, 8}) {
+        const PackedProblem p = packed_problem(t, f, blocks * bs, 2, 3, rng);
+        const std::vector<float> y = run_packed(p, f);
+        const size_t wrow = (size_t)dtype_row_bytes(t, p.K);
+        std::vector<float> wf((size_t)p.K);
+        bool ok = true;
+        for (int64_t c = 0; c < p.cols; ++c) {
+          const std::vector<double> xa = dequant_act(f->act == ActQuant::Q8_K ? ActQuant::Q8_K : ActQuant::Q8_32,
+                                                     p.xq.data() + (size_t)c * p.x_stride, p.K);
+          for (int64_t r = 0; r < p.groups * kPackRows; ++r) {
+            dequantize_row(t, p.w.data() + (size_t)r * wrow, wf.data(), p.K);
+            double exact = 0, mag = 0;
+            for (int64_t k = 0; k < p.K; ++k)
+              exact += wf[(size_t)k] * xa[(size_t)k], mag += std::fabs(wf[(size_t)k] * xa[(size_t)k]);
+            ok &= std::fabs(y[(size_t)(c * p.ldy + r)] - exact) <= 1e-5 * mag + 1e-30;
+          }
+        }
+        check(ok, name + " packed " + dtype_name(t) + " K=" + std::to_string(p.K) + " differs from the exact dot");
+      }
+      continue;
+    }
+    for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{7}, 4096 / bs + 1})
+      for (int64_t groups : {1, 3})
+        for (int64_t cols : {1, 2, 3, 4, 5, 7, 8, 13}) {
+          if (blocks > 7 && groups > 1 && cols > 5) continue;  // long K: a few shapes are enough
+          const PackedProblem p = packed_problem(t, f, blocks * bs, groups, cols, rng);
+          const std::vector<float> want = run_packed(p, ref), got = run_packed(p, f);
+          check(std::memcmp(want.data(), got.data(), want.size() * 4) == 0,
+                name + " packed " + dtype_name(t) + " K=" + std::to_string(p.K) + " groups=" + std::to_string(groups) +
+                    " cols=" + std::to_string(cols) + " differs from the scalar order");
+        }
+    for (int extreme : {0, 1, 2}) {
+      if (!is_q32(t) && t != DType::IQ4_XS) break;
+      const PackedProblem p = packed_problem(t, f, 2 * 256, 2, 3, rng, extreme);
+      const std::vector<float> want = run_packed(p, ref), got = run_packed(p, f);
+      check(std::memcmp(want.data(), got.data(), want.size() * 4) == 0,
+            name + " packed " + dtype_name(t) + " extreme codes " + std::to_string(extreme) + " differ from the scalar order");
+    }
+  }
+}
+
 void bench(int64_t rows) {
   const int64_t K = 4096;
   std::mt19937 rng(7);
@@ -323,5 +450,6 @@ int main(int argc, char** argv) {
     check_dots(v);
     check_f32(v);
     check_tiles(v);
+    check_packed(v);
   });
 }

@@ -65,5 +65,12 @@ namespace avx512 {
 const PackedFormat* packed_format_for(DType weight);
 bool quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K);  // false: q not covered
 }
+// aarch64 only (elsewhere they return nullptr): the 32-element-block layouts, baseline and SDOT.
+namespace neon {
+const PackedFormat* packed_format_for(DType weight);
+}
+namespace neon_dotprod {
+const PackedFormat* packed_format_for(DType weight);
+}
 
 }  // namespace osprey::kernels

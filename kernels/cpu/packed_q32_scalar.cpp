@@ -177,6 +177,10 @@ const PackedFormat* packed_format_for(DType w) {
   if (std::strcmp(isa, "avx512") == 0)
     if (const PackedFormat* f = avx512::packed_format_for(w)) return f;
   if (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) return avx2::packed_format_for(w);
+#elif defined(__aarch64__)
+  const char* isa = active_isa().name;
+  if (std::strcmp(isa, "neon_dotprod") == 0) return neon_dotprod::packed_format_for(w);
+  if (std::strcmp(isa, "neon") == 0) return neon::packed_format_for(w);
 #else
   (void)w;
 #endif
