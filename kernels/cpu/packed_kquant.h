@@ -173,4 +173,10 @@ const PackedFormat* packed_kquant_format(DType weight);
 namespace avx512 {
 const PackedFormat* packed_kquant_format(DType weight);
 }
+namespace neon {  // aarch64 only; nullptr elsewhere
+const PackedFormat* packed_kquant_format(DType weight);
+}
+namespace neon_dotprod {
+const PackedFormat* packed_kquant_format(DType weight);
+}
 }  // namespace osprey::kernels

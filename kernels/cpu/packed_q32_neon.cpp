@@ -1,15 +1,15 @@
 // AArch64 Advanced SIMD products over the 32-element-block packed layouts (packed_q32.h).
-// A 16-byte quarter of a 64-byte slice is 4 rows x 4 consecutive codes, so one SDOT of it
-// against one 32-bit lane of the activation block (vdotq_laneq_s32) gives 4 rows' partial
-// sums with no horizontal step and no broadcast. Each group is taken as four quarters of 4
+// A 16-byte quarter of a 64-byte slice is 4 rows x 4 consecutive codes, so one lane product
+// (neon_dot_lanes.h) against the activation block gives 4 rows' partial sums with no
+// horizontal step and no broadcast. Each group is taken as four quarters of 4
 // rows, by up to 4 activation columns; a block's codes are decoded once per quarter.
 //
 // This file is compiled twice, like quant_dot_neon.cpp: as itself (namespace neon, baseline
-// armv8-a, where the lane product is two widening multiplies and pairwise adds, exact for
-// every code the layouts hold) and through packed_q32_neon_dotprod.cpp with +dotprod
+// armv8-a) and through packed_q32_neon_dotprod.cpp with +dotprod
 // (namespace neon_dotprod, SDOT). Same integers, same float chain as the scalar gemm
 // (packed_q32_scalar.cpp): the same bits.
 #include "kernels/cpu/packed_gemm.h"
+#include "kernels/cpu/packed_kquant.h"
 #include "kernels/cpu/packed_q32.h"
 
 #ifndef OSPREY_NEON_NS
@@ -20,40 +20,13 @@
     (!defined(OSPREY_NEON_REQUIRE_DOTPROD) || defined(__ARM_FEATURE_DOTPROD))
 #include <arm_neon.h>
 
+#include "kernels/cpu/neon_dot_lanes.h"
 #include "kernels/quant_blocks.h"
 
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
 
-// acc[r] += sum_i w[4r + i] * x[4L + i], r = 0..3: 4 rows' codes against activation lane L.
-// Without SDOT: byte products widen to 16 bits, neighbours pair up (|a b + c d| <= 2 * 128 *
-// 127 < 2^15 for the signed codes of Q8_0 and IQ4_NL, the largest here), and the pairs add
-// into 32 bits.
-template <int L>
-inline int32x4_t dot_lane(int32x4_t acc, int8x16_t w, int8x16_t x) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_laneq_s32(acc, w, x, L);
-#else
-  const int8x16_t xl = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(x), L));
-  return vpadalq_s16(acc, vpaddq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(xl)), vmull_high_s8(w, xl)));
-#endif
-}
-
-// Sum over k of codes w[k] against the activation slice k (elements 4k..4k+3: lane k % 4 of
-// the block's first 16 bytes for k < 4, of its last 16 for k >= 4), in two chains.
-inline int32x4_t dot_block(const int8x16_t w[8], const int8_t* qs) {
-  const int8x16_t lo = vld1q_s8(qs), hi = vld1q_s8(qs + 16);
-  int32x4_t a = vdupq_n_s32(0), b = vdupq_n_s32(0);
-  a = dot_lane<0>(a, w[0], lo);
-  b = dot_lane<1>(b, w[1], lo);
-  a = dot_lane<2>(a, w[2], lo);
-  b = dot_lane<3>(b, w[3], lo);
-  a = dot_lane<0>(a, w[4], hi);
-  b = dot_lane<1>(b, w[5], hi);
-  a = dot_lane<2>(a, w[6], hi);
-  b = dot_lane<3>(b, w[7], hi);
-  return vaddq_s32(a, b);
-}
+using lanes::f16x4;
 
 // Quarter q (rows 4q..4q+3) of a Q4-layout block: w[j] the low nibbles of slice j (elements
 // 4j..4j+3), w[j + 4] its high nibbles (elements 16 + 4j..).
@@ -84,7 +57,7 @@ struct Q4_0 {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
   static void decode(const uint8_t* blk, int q, int8x16_t w[8]) { decode_nibbles(blk, q, w); }
   static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) {
-    return vaddq_s32(dot_block(w, x.qs), vdupq_n_s32(-q32::kQ4Offset * x.isum));
+    return vaddq_s32(lanes::dot32(w, x.qs), vdupq_n_s32(-q32::kQ4Offset * x.isum));
   }
 };
 struct Q5_0 {
@@ -94,7 +67,7 @@ struct Q5_0 {
     add_fifth_bits(blk, q, w);
   }
   static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) {
-    return vaddq_s32(dot_block(w, x.qs), vdupq_n_s32(-q32::kQ5Offset * x.isum));
+    return vaddq_s32(lanes::dot32(w, x.qs), vdupq_n_s32(-q32::kQ5Offset * x.isum));
   }
 };
 // Q8_0's stored code is q + 128 (q XOR 0x80): flipping it back gives the signed q, and
@@ -105,7 +78,7 @@ struct Q8_0 {
     const uint8x16_t flip = vdupq_n_u8(0x80);
     for (int m = 0; m < 8; ++m) w[m] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(blk + q32::kScaleBytes + 64 * m + 16 * q), flip));
   }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return dot_block(w, x.qs); }
+  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
 struct IQ4_NL {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
@@ -114,19 +87,17 @@ struct IQ4_NL {
     decode_nibbles(blk, q, w);
     for (int k = 0; k < 8; ++k) w[k] = vqtbl1q_s8(levels, vreinterpretq_u8_s8(w[k]));
   }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return dot_block(w, x.qs); }
+  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
 // Q4_1 / Q5_1: the unsigned codes with no offset, the rows' minimums at kMinAt.
 struct Q4_1 : Q4_0 {
   static constexpr size_t kBlockBytes = q32::kQ41Bytes, kMinAt = q32::kQ4Bytes;
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return dot_block(w, x.qs); }
+  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
 struct Q5_1 : Q5_0 {
   static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return dot_block(w, x.qs); }
+  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
-
-inline float32x4_t f16x4(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p))); }
 
 // Rows 4q..4q+3 of one group by C columns over all nb blocks; y[c * ldy + r].
 template <class T, int C>
@@ -160,7 +131,9 @@ constexpr auto gemm = q32::gemm_tiles<T::kBlockBytes, 4, 4, kTiles<T>>;
 }  // namespace
 
 const PackedFormat* packed_format_for(DType w) {
-  return q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>, gemm<Q4_1>, gemm<Q5_1>>(w);
+  if (const PackedFormat* f = q32::format_for<gemm<Q4_0>, gemm<Q5_0>, gemm<Q8_0>, gemm<IQ4_NL>, gemm<Q4_1>, gemm<Q5_1>>(w))
+    return f;
+  return packed_kquant_format(w);  // packed_kquant_neon.cpp
 }
 
 }  // namespace osprey::kernels::OSPREY_NEON_NS
