@@ -10,6 +10,7 @@
 // NAME is built in, so a build that silently dropped the NEON files cannot pass.
 // --bench [ROWS]: instead of checking, times every usable variant on ROWS (4096) x K=4096 per type
 // (best of 5, variants interleaved so background load hits them alike).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -40,10 +41,11 @@ void fix_scales(B* b, std::mt19937& rng) {
   if constexpr (requires { b->dmin; }) b->dmin = f32_to_f16(d(rng));
 }
 
+// Random bytes, or every byte `fill` (0..255), then finite random scales.
 template <class B>
-std::vector<uint8_t> random_row_of(int64_t nblocks, std::mt19937& rng) {
+std::vector<uint8_t> random_row_of(int64_t nblocks, std::mt19937& rng, int fill = -1) {
   std::vector<uint8_t> out((size_t)nblocks * sizeof(B));
-  for (auto& v : out) v = (uint8_t)(rng() & 0xFF);
+  for (auto& v : out) v = fill < 0 ? (uint8_t)(rng() & 0xFF) : (uint8_t)fill;
   for (int64_t i = 0; i < nblocks; ++i) {
     B b;
     std::memcpy(&b, out.data() + i * sizeof(B), sizeof(B));
@@ -53,20 +55,20 @@ std::vector<uint8_t> random_row_of(int64_t nblocks, std::mt19937& rng) {
   return out;
 }
 
-std::vector<uint8_t> random_row(DType t, int64_t K, std::mt19937& rng) {
+std::vector<uint8_t> random_row(DType t, int64_t K, std::mt19937& rng, int fill = -1) {
   switch (t) {
-    case DType::Q4_0: return random_row_of<block_q4_0>(K / 32, rng);
-    case DType::Q4_1: return random_row_of<block_q4_1>(K / 32, rng);
-    case DType::Q5_0: return random_row_of<block_q5_0>(K / 32, rng);
-    case DType::Q5_1: return random_row_of<block_q5_1>(K / 32, rng);
-    case DType::Q8_0: return random_row_of<block_q8_0>(K / 32, rng);
-    case DType::Q4_K: return random_row_of<block_q4_K>(K / 256, rng);
-    case DType::Q5_K: return random_row_of<block_q5_K>(K / 256, rng);
-    case DType::Q2_K: return random_row_of<block_q2_K>(K / 256, rng);
-    case DType::Q3_K: return random_row_of<block_q3_K>(K / 256, rng);
-    case DType::Q6_K: return random_row_of<block_q6_K>(K / 256, rng);
-    case DType::IQ4_NL: return random_row_of<block_iq4_nl>(K / 32, rng);
-    case DType::IQ4_XS: return random_row_of<block_iq4_xs>(K / 256, rng);
+    case DType::Q4_0: return random_row_of<block_q4_0>(K / 32, rng, fill);
+    case DType::Q4_1: return random_row_of<block_q4_1>(K / 32, rng, fill);
+    case DType::Q5_0: return random_row_of<block_q5_0>(K / 32, rng, fill);
+    case DType::Q5_1: return random_row_of<block_q5_1>(K / 32, rng, fill);
+    case DType::Q8_0: return random_row_of<block_q8_0>(K / 32, rng, fill);
+    case DType::Q4_K: return random_row_of<block_q4_K>(K / 256, rng, fill);
+    case DType::Q5_K: return random_row_of<block_q5_K>(K / 256, rng, fill);
+    case DType::Q2_K: return random_row_of<block_q2_K>(K / 256, rng, fill);
+    case DType::Q3_K: return random_row_of<block_q3_K>(K / 256, rng, fill);
+    case DType::Q6_K: return random_row_of<block_q6_K>(K / 256, rng, fill);
+    case DType::IQ4_NL: return random_row_of<block_iq4_nl>(K / 32, rng, fill);
+    case DType::IQ4_XS: return random_row_of<block_iq4_xs>(K / 256, rng, fill);
     default: return {};
   }
 }
@@ -279,11 +281,6 @@ PackedTable packed_table_of(const IsaVariant& var) {
   return nullptr;
 }
 
-bool is_q32(DType t) {
-  return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1 || t == DType::Q8_0 ||
-         t == DType::IQ4_NL;
-}
-
 // groups x 16 weight rows packed by `f` (the pack is shared, so any table's will do), and
 // `cols` activation rows, with padded strides so that they count.
 struct PackedProblem {
@@ -295,15 +292,13 @@ struct PackedProblem {
 PackedProblem packed_problem(DType t, const PackedFormat* f, int64_t K, int64_t groups, int64_t cols, std::mt19937& rng,
                              int extreme = -1) {
   PackedProblem p{K, groups, cols, {}, {}, {}, act_row_bytes(f->act, K) + 40, groups * kPackRows + 3};
-  const size_t wrow = (size_t)dtype_row_bytes(t, K), bb = (size_t)dtype_traits(t)->block_bytes;
+  const size_t wrow = (size_t)dtype_row_bytes(t, K);
   for (int64_t r = 0; r < groups * kPackRows; ++r) {
-    std::vector<uint8_t> row = random_row(t, K, rng);
-    // Extreme codes (types whose blocks start with d, and m): every later byte at one end,
-    // alternating by row: codes 0 / 15 / 31, IQ4 levels -127 / 113 and scales -32 / 31, Q8_0 -128 / 127.
-    const size_t keep = t == DType::Q4_1 || t == DType::Q5_1 ? 4 : 2;
-    const int fill = t == DType::Q8_0 ? (r % 2 ? 0x7F : 0x80) : (r % 2 ? 0xFF : 0x00);
-    if (extreme >= 0)
-      for (size_t at = 0; at < wrow; at += bb) std::memset(row.data() + at + keep, fill, bb - keep);
+    // Extreme codes: every byte but the float scales at one end, alternating by row: codes
+    // at 0 or their top (15, 31, 63, 3 / 7), 6-bit scales and minimums 0 or 63, IQ4 levels
+    // -127 / 113 and scales -32 / 31; Q8_0 -128 / 127.
+    const int fill = extreme < 0 ? -1 : t == DType::Q8_0 ? (r % 2 ? 0x7F : 0x80) : (r % 2 ? 0xFF : 0x00);
+    const std::vector<uint8_t> row = random_row(t, K, rng, fill);
     p.w.insert(p.w.end(), row.begin(), row.end());
   }
   p.packed.resize(f->group_bytes(K) * (size_t)groups);
@@ -324,6 +319,38 @@ std::vector<float> run_packed(const PackedProblem& p, const PackedFormat* f) {
   std::vector<float> y((size_t)(p.ldy * p.cols), -777.f);
   f->gemm(p.packed.data(), p.groups, p.xq.data(), p.x_stride, p.cols, p.K, y.data(), p.ldy);
   return y;
+}
+
+// The activation codes stay within -127..127 whatever the input (-128 never appears): the
+// SIMD products rely on it (neon_dot_lanes.h sums pairs of byte products in 16 bits).
+void check_act_codes_symmetric() {
+  const int64_t K = 256 * 4;
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> x((size_t)K);
+  for (int64_t i = 0; i < K; ++i) {
+    const int64_t blk = i / 32;  // a different kind of block every 32 elements
+    const float v = d(rng);
+    x[(size_t)i] = blk % 8 == 0 ? -1.f : blk % 8 == 1 ? v * 3e38f : blk % 8 == 2 ? -3.4e38f
+                 : blk % 8 == 3 ? v * 1e-40f : blk % 8 == 4 ? (i % 2 ? -INFINITY : v)
+                 : blk % 8 == 5 ? (i % 3 ? NAN : -v) : blk % 8 == 6 ? -127.5f + (float)(i % 2) : v;
+  }
+  for (ActQuant q : {ActQuant::Q8_32, ActQuant::Q8_32_ISUM, ActQuant::Q8_K}) {
+    std::vector<uint8_t> out(act_row_bytes(q, K));
+    for (int simd = 0; simd < 2; ++simd) {
+      (simd ? quantize_act_row_simd : quantize_act_row)(q, x.data(), out.data(), K);
+      int low = 0;
+      const int64_t bs = q == ActQuant::Q8_K ? 256 : 32;
+      for (int64_t b = 0; b < K / bs; ++b) {
+        const int8_t* qs = q == ActQuant::Q8_K ? ((const block_q8_K*)out.data())[b].qs
+                           : q == ActQuant::Q8_32 ? ((const block_q8_act*)out.data())[b].qs
+                                                  : ((const block_q8_act_isum*)out.data())[b].qs;
+        for (int64_t j = 0; j < bs; ++j) low = std::min(low, (int)qs[j]);
+      }
+      check(low >= -127, "activation code " + std::to_string(low) + " for act " + std::to_string((int)q) +
+                             (simd ? " (simd)" : ""));
+    }
+  }
 }
 
 // The scalar order against the exact dot of the dequantized operands (it checks this target's
@@ -349,6 +376,7 @@ void check_packed(const IsaVariant& var) {
     check(f->act == ref->act && f->group_bytes(512) == ref->group_bytes(512), name + " packed layout differs");
     const int64_t bs = dtype_traits(t)->block_elems;
     if (scalar_order) {
+      if (t == DType::Q4_0) check_act_codes_symmetric();
       for (int64_t blocks : {1, 3, 8}) {
         const PackedProblem p = packed_problem(t, f, blocks * bs, 2, 3, rng);
         const std::vector<float> y = run_packed(p, f);
@@ -381,7 +409,6 @@ void check_packed(const IsaVariant& var) {
                     " cols=" + std::to_string(cols) + " differs from the scalar order");
         }
     for (int extreme : {0, 1, 2}) {
-      if (!is_q32(t) && t != DType::IQ4_XS) break;
       const PackedProblem p = packed_problem(t, f, 2 * 256, 2, 3, rng, extreme);
       const std::vector<float> want = run_packed(p, ref), got = run_packed(p, f);
       check(std::memcmp(want.data(), got.data(), want.size() * 4) == 0,

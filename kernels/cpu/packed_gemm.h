@@ -65,7 +65,7 @@ namespace avx512 {
 const PackedFormat* packed_format_for(DType weight);
 bool quantize_act_row(ActQuant q, const float* x, void* dst, int64_t K);  // false: q not covered
 }
-// aarch64 only (elsewhere they return nullptr): baseline Advanced SIMD and SDOT.
+// aarch64 only (the files are not compiled elsewhere): baseline Advanced SIMD and SDOT.
 namespace neon {
 const PackedFormat* packed_format_for(DType weight);
 }

@@ -173,7 +173,7 @@ const PackedFormat* packed_kquant_format(DType weight);
 namespace avx512 {
 const PackedFormat* packed_kquant_format(DType weight);
 }
-namespace neon {  // aarch64 only; nullptr elsewhere
+namespace neon {  // aarch64 only (not compiled elsewhere)
 const PackedFormat* packed_kquant_format(DType weight);
 }
 namespace neon_dotprod {

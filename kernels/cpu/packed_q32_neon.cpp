@@ -20,6 +20,8 @@
     (!defined(OSPREY_NEON_REQUIRE_DOTPROD) || defined(__ARM_FEATURE_DOTPROD))
 #include <arm_neon.h>
 
+#include <cstring>
+
 #include "kernels/cpu/neon_dot_lanes.h"
 #include "kernels/quant_blocks.h"
 
@@ -45,7 +47,9 @@ inline void add_fifth_bits(const uint8_t* blk, int q, int8x16_t w[8]) {
   static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
   const uint8x16_t spread = vld1q_u8(kSpread), bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(16);
   for (int m = 0; m < 8; ++m) {
-    const uint8x16_t two = vreinterpretq_u8_u16(vld1q_dup_u16((const uint16_t*)(blk + q32::kQ4Bytes + 8 * m + 2 * q)));
+    uint16_t bits;
+    std::memcpy(&bits, blk + q32::kQ4Bytes + 8 * m + 2 * q, 2);
+    const uint8x16_t two = vreinterpretq_u8_u16(vdupq_n_u16(bits));
     const uint8x16_t set = vtstq_u8(vqtbl1q_u8(two, spread), bit);
     w[m] = vreinterpretq_s8_u8(vorrq_u8(vreinterpretq_u8_s8(w[m]), vandq_u8(set, sixteen)));
   }
