@@ -23,10 +23,12 @@ inline constexpr int64_t kPackRows = 16;
 // columns fit one tile): the hardware prefetchers alone left the 2-core Zen 4 machine's
 // one-token Q4_K_M product waiting on memory (1.1B tg 41 -> 51 t/s with this, session 11;
 // 1-4 KB ahead measured alike). Step s of S over a B-byte packed block asks for its share
-// of the lines kPrefetchAhead bytes further on (the next groups follow in memory).
+// of the lines kPrefetchAhead bytes further on (the next groups follow in memory). Static:
+// each per-ISA file keeps its own copy, built with its own flags (a shared inline copy could
+// come from a file built for a wider ISA).
 inline constexpr int64_t kPrefetchAhead = 2048;
 template <size_t B, int S = 1>
-inline void prefetch_ahead(const void* block, int s = 0) {
+static inline void prefetch_ahead(const void* block, int s = 0) {
   constexpr int kLines = (int)((B + 63) / 64), kPer = (kLines + S - 1) / S;
   const char* p = (const char*)block + kPrefetchAhead + (int64_t)s * kPer * 64;
   for (int k = 0; k < kPer; ++k) __builtin_prefetch(p + 64 * k, 0, 3);

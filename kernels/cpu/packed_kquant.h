@@ -91,8 +91,8 @@ static_assert(sizeof(PackedQ3K) == 1824);
 
 // The sums of an activation super-block's sub-blocks of 32 (for the Q4_K / Q5_K mins and
 // IQ4_XS's +128 offset), as int16:
-// bsums holds sums of 16, so each is within 2 * 16 * 128.
-inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
+// bsums holds sums of 16, so each is within 2 * 16 * 128. Static, like prefetch_ahead.
+static inline void bsums_of_32(const block_q8_K& x, int16_t out[8]) {
   for (int s = 0; s < 8; ++s) out[s] = (int16_t)(x.bsums[2 * s] + x.bsums[2 * s + 1]);
 }
 
