@@ -8,13 +8,9 @@
 #include "kernels/cpu/gemm_tiles.h"
 #include "kernels/cpu/kquant_low_dot.h"
 
-#ifndef OSPREY_NEON_NS
-#define OSPREY_NEON_NS neon
-#endif
+#include "kernels/cpu/neon_variant.h"
 
-#if defined(__aarch64__) && defined(__ARM_NEON) && \
-    (!defined(OSPREY_NEON_REQUIRE_DOTPROD) || defined(__ARM_FEATURE_DOTPROD))
-#include <arm_neon.h>
+#if OSPREY_NEON_BUILD
 
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {

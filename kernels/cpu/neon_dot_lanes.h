@@ -4,18 +4,14 @@
 // +dotprod that is SDOT by element (vdotq_laneq_s32); without it, byte products widen to
 // 16 bits, neighbours pair up (|a b + c d| <= 2 * 128 * 127 < 2^15 for every int8 operand
 // that is not -128 on both sides, which the layouts' codes and 8-bit activations never are),
-// and the pairs add into 32 bits. The functions live in the including file's namespace
-// (OSPREY_NEON_NS: neon or neon_dotprod), so each build has its own form and neither can
+// and the pairs add into 32 bits. The functions live in the build's namespace (OSPREY_NEON_NS:
+// neon or neon_dotprod, neon_variant.h), so each build has its own form and neither can
 // stand in for the other at link time.
 #pragma once
-#if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
+#include "kernels/cpu/neon_variant.h"
 
+#if OSPREY_NEON_BUILD
 #include <cstdint>
-
-#ifndef OSPREY_NEON_NS
-#error "define OSPREY_NEON_NS (neon or neon_dotprod) before including neon_dot_lanes.h"
-#endif
 
 namespace osprey::kernels::OSPREY_NEON_NS::lanes {
 

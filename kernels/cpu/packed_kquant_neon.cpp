@@ -12,13 +12,9 @@
 // which is the same integer. The float chain is the scalar one: the same bits.
 #include "kernels/cpu/packed_kquant.h"
 
-#ifndef OSPREY_NEON_NS
-#define OSPREY_NEON_NS neon
-#endif
+#include "kernels/cpu/neon_variant.h"
 
-#if defined(__aarch64__) && defined(__ARM_NEON) && \
-    (!defined(OSPREY_NEON_REQUIRE_DOTPROD) || defined(__ARM_FEATURE_DOTPROD))
-#include <arm_neon.h>
+#if OSPREY_NEON_BUILD
 
 #include <cstring>
 #include <type_traits>
