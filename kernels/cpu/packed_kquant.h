@@ -6,7 +6,7 @@
 // quants are interleaved in 4-column steps: one 64-byte line holds [row 0, k..k+3 | row 1,
 // k..k+3 | ... | row 15], so a vpdpbusd of the line against 4 activation bytes broadcast to
 // every lane gives 16 rows' partial sums at once (AVX2 takes the 32-byte halves, rows 0-7 and
-// 8-15). Scales sit by sub-block, the 16 rows' together, one byte each, so one load and a
+// 8-15; NEON the 16-byte quarters, rows 4q..4q+3, by SDOT against one activation lane). Scales sit by sub-block, the 16 rows' together, one byte each, so one load and a
 // widening move give a sub-block's 16 scales. Packed bytes per weight stay close to the
 // original (tg streams them): Q4_K 2368 vs 2304 bytes per 16 x 256, Q5_K 2880 vs 2816,
 // Q6_K 3360 = 3360, IQ4_XS 2208 vs 2176, Q2_K 1344 = 1344, Q3_K 1824 vs 1760.

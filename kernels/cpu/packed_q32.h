@@ -6,7 +6,8 @@
 //           low nibbles of slice j are elements 4j..4j+3 of each row and the high nibbles
 //           elements 16+4j..16+4j+3: one load, then AND / shift+AND, gives two registers whose
 //           32-bit lane r holds 4 consecutive codes of row r (vpdpbusd's operand; AVX2 takes
-//           the two 32-byte halves as rows 0..7 and 8..15).                       288 bytes
+//           the two 32-byte halves as rows 0..7 and 8..15, NEON the four 16-byte quarters
+//           as rows 4q..4q+3).                                                    288 bytes
 //   Q5_0    the Q4_0 nibbles, then 8 little-endian u64 masks: bit 4r+i of mask m is the fifth
 //           bit of element 4m+i of row r (AVX-512: one kmov + masked add of 16). 352 bytes
 //   Q8_0    8 slices of 64 bytes; byte 4r+i of slice m is q[4m+i] of row r XOR 0x80.  544 bytes
