@@ -322,7 +322,7 @@ std::vector<float> run_packed(const PackedProblem& p, const PackedFormat* f) {
 }
 
 // The activation codes stay within -127..127 whatever the input (-128 never appears): the
-// SIMD products rely on it (neon_dot_lanes.h sums pairs of byte products in 16 bits).
+// SIMD products rely on it (neon_helpers.h sums pairs of byte products in 16 bits).
 void check_act_codes_symmetric() {
   const int64_t K = 256 * 4;
   std::mt19937 rng(21);

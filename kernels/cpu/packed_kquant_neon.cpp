@@ -1,6 +1,6 @@
 // K-quant (and IQ4_XS) packed products (packed_kquant.h), AArch64 Advanced SIMD. A 16-byte
 // quarter of a 64-byte quant line is 4 rows x 4 columns, so one lane product
-// (neon_dot_lanes.h) against the activations gives a sub-block's partial sums for 4 rows
+// (neon_helpers.h) against the activations gives a sub-block's partial sums for 4 rows
 // with no horizontal step; a vector multiply-add applies the 4 rows' sub-block scales. A tile
 // takes the 16 rows as four quarters, each over all super-blocks, by up to 4 columns; a
 // quarter's codes are decoded once per sub-block for all of them.
@@ -19,16 +19,13 @@
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/cpu/neon_dot_lanes.h"
-#include "kernels/quant_blocks.h"
+#include "kernels/cpu/neon_helpers.h"
 
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
 
 using lanes::dot16;
 using lanes::dot32;
-
-inline int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
 
 // 4 bytes (rows 4q..4q+3 of a [sub-block][row] scale line) widened to int32 lanes.
 inline int32x4_t widen4_u8(const uint8_t* p) {
@@ -47,46 +44,52 @@ inline int32x4_t widen4_s8(const int8_t* p) {
 template <class P>
 struct Kind;
 
-// Q4_K / Q5_K: sub-block s is qs[s][0..3], low nibbles columns 32 s + 4 t + j, high ones
-// 32 s + 16 + 4 t + j (packed_kquant.h); Q5_K's fifth bits in qh[s], bit t and bit 4 + t.
+// Q4_K / Q5_K / IQ4_XS: sub-block s is qs[s][0..3], low nibbles columns 32 s + 4 t + j, high
+// ones 32 s + 16 + 4 t + j (packed_kquant.h); Q5_K's fifth bits in qh[s], bit t and bit 4 + t;
+// IQ4_XS's nibbles index the levels, under signed scales and no minimums.
 template <class P>
-struct Kind45 {
-  static constexpr bool kMin = true;
+struct Kind32 {
+  static constexpr bool kQ5 = std::is_same_v<P, PackedQ5K>, kIQ4 = std::is_same_v<P, PackedIQ4XS>, kMin = !kIQ4;
   template <int C>
   static void sums(const P& b, int q, const block_q8_K* const x[C], int32x4_t isum[C], int32x4_t msum[C]) {
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), bit4 = vdupq_n_u8(0x10);
+    const uint8x16_t bit4 = vdupq_n_u8(0x10);
     for (int s = 0; s < 8; ++s) {
       int8x16_t w[8];
-      for (int t = 0; t < 4; ++t) {
-        uint8x16_t raw = vld1q_u8(b.qs[s][t] + 16 * q), lo = vandq_u8(raw, low4), hi = vshrq_n_u8(raw, 4);
-        if constexpr (std::is_same_v<P, PackedQ5K>) {
-          const uint8x16_t h = vld1q_u8(b.qh[s] + 16 * q);
-          lo = vorrq_u8(lo, vandq_u8(vshlq_u8(h, vdupq_n_s8((int8_t)(4 - t))), bit4));
-          hi = vorrq_u8(hi, vandq_u8(vshlq_u8(h, vdupq_n_s8((int8_t)-t)), bit4));
+      quarter_nibbles(b.qs[s][0], q, w);
+      if constexpr (kQ5) {
+        const uint8x16_t h = vld1q_u8(b.qh[s] + 16 * q);
+        for (int t = 0; t < 4; ++t) {
+          w[t] = s8(vorrq_u8(vreinterpretq_u8_s8(w[t]), vandq_u8(vshlq_u8(h, vdupq_n_s8((int8_t)(4 - t))), bit4)));
+          w[t + 4] = s8(vorrq_u8(vreinterpretq_u8_s8(w[t + 4]), vandq_u8(vshlq_u8(h, vdupq_n_s8((int8_t)-t)), bit4)));
         }
-        w[t] = s8(lo);
-        w[t + 4] = s8(hi);
       }
-      const int32x4_t sc = widen4_u8(b.scales[s] + 4 * q);
+      if constexpr (kIQ4)
+        for (int k = 0; k < 8; ++k) w[k] = iq4_levels_of(vreinterpretq_u8_s8(w[k]));
+      const int32x4_t sc = kIQ4 ? widen4_s8((const int8_t*)b.scales[s] + 4 * q) : widen4_u8((const uint8_t*)b.scales[s] + 4 * q);
       for (int c = 0; c < C; ++c) isum[c] = vmlaq_s32(isum[c], dot32(w, x[c]->qs + 32 * s), sc);
     }
-    // mins[p] bytes 8q..8q+7: rows 4q..4q+3, each sub-blocks 2p and 2p + 1; against the
-    // activation sums of those sub-blocks, pairs of products added per row.
-    for (int c = 0; c < C; ++c) {
-      int16_t bs[8];
-      bsums_of_32(*x[c], bs);
-      for (int p = 0; p < 4; ++p) {
-        const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(b.mins[p] + 8 * q)));
-        const int16x8_t v = vreinterpretq_s16_u32(vdupq_n_u32((uint16_t)bs[2 * p] | (uint32_t)(uint16_t)bs[2 * p + 1] << 16));
-        msum[c] = vaddq_s32(msum[c], vpaddq_s32(vmull_s16(vget_low_s16(m), vget_low_s16(v)), vmull_high_s16(m, v)));
+    if constexpr (kMin) {
+      // mins[p] bytes 8q..8q+7: rows 4q..4q+3, each sub-blocks 2p and 2p + 1; against the
+      // activation sums of those sub-blocks, pairs of products added per row.
+      for (int c = 0; c < C; ++c) {
+        int16_t bs[8];
+        bsums_of_32(*x[c], bs);
+        for (int p = 0; p < 4; ++p) {
+          const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(b.mins[p] + 8 * q)));
+          const int16x8_t v =
+              vreinterpretq_s16_u32(vdupq_n_u32((uint16_t)bs[2 * p] | (uint32_t)(uint16_t)bs[2 * p + 1] << 16));
+          msum[c] = vaddq_s32(msum[c], vpaddq_s32(vmull_s16(vget_low_s16(m), vget_low_s16(v)), vmull_high_s16(m, v)));
+        }
       }
     }
   }
 };
 template <>
-struct Kind<PackedQ4K> : Kind45<PackedQ4K> {};
+struct Kind<PackedQ4K> : Kind32<PackedQ4K> {};
 template <>
-struct Kind<PackedQ5K> : Kind45<PackedQ5K> {};
+struct Kind<PackedQ5K> : Kind32<PackedQ5K> {};
+template <>
+struct Kind<PackedIQ4XS> : Kind32<PackedIQ4XS> {};
 
 // Q6_K: sub-block s of 16 columns, line t: low four bits in ql[s][t % 2] (high nibble for
 // t >= 2), top two bits of qh[s] at 2t; stored + 32.
@@ -107,27 +110,6 @@ struct Kind<PackedQ6K> {
         const int32x4_t sub = vsubq_s32(dot16(w, vld1q_s8(x[c]->qs + 16 * s)), vdupq_n_s32(32 * x[c]->bsums[s]));
         isum[c] = vmlaq_s32(isum[c], sub, sc);
       }
-    }
-  }
-};
-
-// IQ4_XS: Q4_K's columns, each nibble a signed level, signed scales, no minimums.
-template <>
-struct Kind<PackedIQ4XS> {
-  static constexpr bool kMin = false;
-  template <int C>
-  static void sums(const PackedIQ4XS& b, int q, const block_q8_K* const x[C], int32x4_t isum[C], int32x4_t*) {
-    const int8x16_t levels = vld1q_s8(osprey_iq4nl_values);
-    const uint8x16_t low4 = vdupq_n_u8(0x0F);
-    for (int s = 0; s < 8; ++s) {
-      int8x16_t w[8];
-      for (int t = 0; t < 4; ++t) {
-        const uint8x16_t raw = vld1q_u8(b.qs[s][t] + 16 * q);
-        w[t] = vqtbl1q_s8(levels, vandq_u8(raw, low4));
-        w[t + 4] = vqtbl1q_s8(levels, vshrq_n_u8(raw, 4));
-      }
-      const int32x4_t sc = widen4_s8(b.scales[s] + 4 * q);
-      for (int c = 0; c < C; ++c) isum[c] = vmlaq_s32(isum[c], dot32(w, x[c]->qs + 32 * s), sc);
     }
   }
 };
@@ -190,11 +172,11 @@ void tile(const P* w, int64_t nsb, const block_q8_K* const* xs, float* y, int64_
         isum[c] = msum[c] = vdupq_n_s32(0);
       }
       Kind<P>::template sums<C>(b, q, x, isum, msum);
-      const float32x4_t d = lanes::f16x4(b.d + 4 * q);
+      const float32x4_t d = f16x4(b.d + 4 * q);
       for (int c = 0; c < C; ++c) {
         acc[c] = vfmaq_f32(acc[c], vmulq_n_f32(d, x[c]->d), vcvtq_f32_s32(isum[c]));
         if constexpr (Kind<P>::kMin)
-          acc[c] = vfmaq_f32(acc[c], vnegq_f32(vmulq_n_f32(lanes::f16x4(b.dmin + 4 * q), x[c]->d)), vcvtq_f32_s32(msum[c]));
+          acc[c] = vfmaq_f32(acc[c], vnegq_f32(vmulq_n_f32(f16x4(b.dmin + 4 * q), x[c]->d)), vcvtq_f32_s32(msum[c]));
       }
     }
     for (int c = 0; c < C; ++c) vst1q_f32(y + c * ldy + 4 * q, acc[c]);

@@ -1,6 +1,6 @@
 // AArch64 Advanced SIMD products over the 32-element-block packed layouts (packed_q32.h).
 // A 16-byte quarter of a 64-byte slice is 4 rows x 4 consecutive codes, so one lane product
-// (neon_dot_lanes.h) against the activation block gives 4 rows' partial sums with no
+// (neon_helpers.h) against the activation block gives 4 rows' partial sums with no
 // horizontal step and no broadcast. Each group is taken as four quarters of 4
 // rows, by up to 4 activation columns; a block's codes are decoded once per quarter.
 //
@@ -16,87 +16,55 @@
 
 #if OSPREY_NEON_BUILD
 
-#include <cstring>
-
-#include "kernels/cpu/neon_dot_lanes.h"
-#include "kernels/quant_blocks.h"
+#include "kernels/cpu/neon_helpers.h"
 
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
 
-using lanes::f16x4;
-
-// Quarter q (rows 4q..4q+3) of a Q4-layout block: w[j] the low nibbles of slice j (elements
-// 4j..4j+3), w[j + 4] its high nibbles (elements 16 + 4j..).
-inline void decode_nibbles(const uint8_t* blk, int q, int8x16_t w[8]) {
-  const uint8x16_t m4 = vdupq_n_u8(0x0F);
-  for (int j = 0; j < 4; ++j) {
-    const uint8x16_t raw = vld1q_u8(blk + q32::kScaleBytes + 64 * j + 16 * q);
-    w[j] = vreinterpretq_s8_u8(vandq_u8(raw, m4));
-    w[j + 4] = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
-  }
-}
-
-// Adds 16 to the codes whose fifth bit is set: bits 16q..16q+15 of mask m, one per byte of w[m].
-inline void add_fifth_bits(const uint8_t* blk, int q, int8x16_t w[8]) {
-  static const uint8_t kSpread[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
-  static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-  const uint8x16_t spread = vld1q_u8(kSpread), bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(16);
-  for (int m = 0; m < 8; ++m) {
-    uint16_t bits;
-    std::memcpy(&bits, blk + q32::kQ4Bytes + 8 * m + 2 * q, 2);
-    const uint8x16_t two = vreinterpretq_u8_u16(vdupq_n_u16(bits));
-    const uint8x16_t set = vtstq_u8(vqtbl1q_u8(two, spread), bit);
-    w[m] = vreinterpretq_s8_u8(vorrq_u8(vreinterpretq_u8_s8(w[m]), vandq_u8(set, sixteen)));
-  }
-}
-
-// Each type: decode (codes of quarter q) and the block's exact integer sum for one column,
-// which is the scalar gemm's sum u . x - offset * sum(x) however it is reached.
+// Each type decodes quarter q's codes; the block's integer sum for a column is then
+// dot(codes, x) - kOffset * sum(x), the scalar gemm's sum u . x - offset * sum(x) however it
+// is reached (kOffset 0: signed codes, or a minimum term instead).
 struct Q4_0 {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
-  static void decode(const uint8_t* blk, int q, int8x16_t w[8]) { decode_nibbles(blk, q, w); }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) {
-    return vaddq_s32(lanes::dot32(w, x.qs), vdupq_n_s32(-q32::kQ4Offset * x.isum));
-  }
+  static constexpr int kOffset = q32::kQ4Offset;
+  static void decode(const uint8_t* blk, int q, int8x16_t w[8]) { quarter_nibbles(blk + q32::kScaleBytes, q, w); }
 };
+// Adds 16 where the fifth bit is set: bits 16q..16q+15 of mask m, one per byte of w[m].
 struct Q5_0 {
   static constexpr size_t kBlockBytes = q32::kQ5Bytes;
+  static constexpr int kOffset = q32::kQ5Offset;
   static void decode(const uint8_t* blk, int q, int8x16_t w[8]) {
-    decode_nibbles(blk, q, w);
-    add_fifth_bits(blk, q, w);
-  }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) {
-    return vaddq_s32(lanes::dot32(w, x.qs), vdupq_n_s32(-q32::kQ5Offset * x.isum));
+    quarter_nibbles(blk + q32::kScaleBytes, q, w);
+    for (int m = 0; m < 8; ++m)
+      w[m] = s8(vorrq_u8(vreinterpretq_u8_s8(w[m]), fifth_bits(blk + q32::kQ4Bytes + 8 * m + 4 * (q / 2), q % 2)));
   }
 };
 // Q8_0's stored code is q + 128 (q XOR 0x80): flipping it back gives the signed q, and
 // sum q x is the sum the offset form defines. IQ4_NL likewise multiplies the signed level.
 struct Q8_0 {
   static constexpr size_t kBlockBytes = q32::kQ8Bytes;
+  static constexpr int kOffset = 0;
   static void decode(const uint8_t* blk, int q, int8x16_t w[8]) {
     const uint8x16_t flip = vdupq_n_u8(0x80);
-    for (int m = 0; m < 8; ++m) w[m] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(blk + q32::kScaleBytes + 64 * m + 16 * q), flip));
+    for (int m = 0; m < 8; ++m) w[m] = s8(veorq_u8(vld1q_u8(blk + q32::kScaleBytes + 64 * m + 16 * q), flip));
   }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
 struct IQ4_NL {
   static constexpr size_t kBlockBytes = q32::kQ4Bytes;
+  static constexpr int kOffset = 0;
   static void decode(const uint8_t* blk, int q, int8x16_t w[8]) {
-    const int8x16_t levels = vld1q_s8(osprey_iq4nl_values);
-    decode_nibbles(blk, q, w);
-    for (int k = 0; k < 8; ++k) w[k] = vqtbl1q_s8(levels, vreinterpretq_u8_s8(w[k]));
+    quarter_nibbles(blk + q32::kScaleBytes, q, w);
+    for (int k = 0; k < 8; ++k) w[k] = iq4_levels_of(vreinterpretq_u8_s8(w[k]));
   }
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
 };
 // Q4_1 / Q5_1: the unsigned codes with no offset, the rows' minimums at kMinAt.
 struct Q4_1 : Q4_0 {
   static constexpr size_t kBlockBytes = q32::kQ41Bytes, kMinAt = q32::kQ4Bytes;
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
+  static constexpr int kOffset = 0;
 };
 struct Q5_1 : Q5_0 {
   static constexpr size_t kBlockBytes = q32::kQ51Bytes, kMinAt = q32::kQ5Bytes;
-  static int32x4_t isum(const int8x16_t w[8], const block_q8_act_isum& x) { return lanes::dot32(w, x.qs); }
+  static constexpr int kOffset = 0;
 };
 
 // Rows 4q..4q+3 of one group by C columns over all nb blocks; y[c * ldy + r].
@@ -113,7 +81,8 @@ void tile(const uint8_t* grp, int q, int64_t nb, const uint8_t* x, size_t x_stri
     const float32x4_t dw = f16x4(blk + 8 * q);
     for (int c = 0; c < C; ++c) {
       const auto& xb = *((const block_q8_act_isum*)(x + (size_t)c * x_stride) + b);
-      const int32x4_t s = T::isum(w, xb);
+      int32x4_t s = lanes::dot32(w, xb.qs);
+      if constexpr (T::kOffset != 0) s = vaddq_s32(s, vdupq_n_s32(-T::kOffset * xb.isum));
       acc[c] = vfmaq_f32(acc[c], vmulq_n_f32(dw, xb.d), vcvtq_f32_s32(s));
       if constexpr (q32::min_at<T> != 0)
         acc[c] = vfmaq_f32(acc[c], vmulq_n_f32(f16x4(blk + q32::min_at<T> + 8 * q), xb.d), vdupq_n_f32((float)xb.isum));

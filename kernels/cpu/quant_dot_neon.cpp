@@ -15,7 +15,7 @@
 #include "kernels/cpu/kquant_low_dot.h"
 #include "kernels/cpu/quant_dot.h"
 
-#include "kernels/cpu/neon_variant.h"
+#include "kernels/cpu/neon_helpers.h"
 
 #if OSPREY_NEON_BUILD
 
@@ -38,19 +38,6 @@ inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
   acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
   return vpadalq_s16(acc, vmull_high_s8(a, b));
 #endif
-}
-
-inline int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
-
-// Byte j = 0x10 where bit (16 * half + j) of qh is set.
-inline uint8x16_t fifth_bits(const uint8_t* qhp, int half) {
-  static const uint8_t kIdx[2][16] = {{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
-                                      {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3}};
-  static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-  uint32_t qh;
-  std::memcpy(&qh, qhp, 4);
-  const uint8x16_t bytes = vqtbl1q_u8(vreinterpretq_u8_u32(vdupq_n_u32(qh)), vld1q_u8(kIdx[half]));
-  return vandq_u8(vtstq_u8(bytes, vld1q_u8(kBit)), vdupq_n_u8(0x10));
 }
 
 // The 32 weights of block b as two signed byte vectors (elements 0..15, 16..31).
@@ -80,9 +67,8 @@ inline Quants quants(const block_q5_0& b) {
 inline Quants quants(const block_q8_0& b) { return {vld1q_s8(b.qs), vld1q_s8(b.qs + 16)}; }
 // IQ4_NL / IQ4_XS: 16 bytes of nibbles as their signed levels (low nibbles, high nibbles).
 inline Quants iq4_levels(const uint8_t* qs) {
-  const int8x16_t levels = vld1q_s8(osprey_iq4nl_values);
   const uint8x16_t v = vld1q_u8(qs);
-  return {vqtbl1q_s8(levels, vandq_u8(v, vdupq_n_u8(15))), vqtbl1q_s8(levels, vshrq_n_u8(v, 4))};
+  return {iq4_levels_of(vandq_u8(v, vdupq_n_u8(15))), iq4_levels_of(vshrq_n_u8(v, 4))};
 }
 inline Quants quants(const block_iq4_nl& b) { return iq4_levels(b.qs); }
 
