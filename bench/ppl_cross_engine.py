@@ -25,6 +25,8 @@ the text is too short to tell. --chunks 0 scores every whole chunk of each text.
   python3 bench/ppl_cross_engine.py -m ~/.cache/osprey/quant-quality/smollm2-135m-f32-q8_0.osprey.gguf \
       -c 256 --chunks 6 --f64
   python3 bench/ppl_cross_engine.py -m FILE.gguf -c 512 --chunks 0 -f devil -f kjv --only osprey,llama
+  python3 bench/ppl_cross_engine.py -m FILE.gguf -c 512 --chunks 200 -f kjv4 --only osprey,llama \
+      --prior 114750:+0.025%:0.039%
 """
 import argparse, os, sys
 import numpy as np
@@ -93,14 +95,40 @@ def score_text(args, text, want):
     return chunks, res
 
 
-def same_ppl_verdict(d, tol=0.001):
-    """d: per-token NLL llama - osprey. The 95% interval of the mean against +-tol."""
-    mean, se = d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+def verdict_of(mean, se, tol=0.001):
+    """The 95% interval of a mean ln(PPL llama / PPL osprey) against +-tol, in words."""
     lo, hi = mean - 1.96 * se, mean + 1.96 * se
     word = "same within ±0.1%" if -tol < lo and hi < tol else "different" if hi < -tol or lo > tol else \
         "inconclusive (the text is too short to tell)"
     return (f"ln(PPL llama.cpp / PPL Osprey) = {100 * mean:+.3f}% ± {100 * se:.3f}% "
             f"(95% interval [{100 * lo:+.3f}%, {100 * hi:+.3f}%]): {word}")
+
+
+def same_ppl_verdict(d, tol=0.001):
+    """d: per-token NLL llama - osprey."""
+    return verdict_of(d.mean(), d.std(ddof=1) / np.sqrt(len(d)), tol)
+
+
+def parse_prior(spec):
+    """N:MEAN%:SE% (an earlier run's scored tokens, mean and standard error of the paired
+    difference, as its verdict line printed them) -> (n, mean, sd) in nats."""
+    try:
+        n, mean, se = spec.split(":")
+        n, mean, se = int(n), float(mean.rstrip("%")) / 100, float(se.rstrip("%")) / 100
+    except ValueError:
+        sys.exit(f"--prior {spec!r}: want N:MEAN%:SE%, e.g. 114750:+0.025%:0.039%")
+    if n < 2 or se < 0:
+        sys.exit(f"--prior {spec!r}: N must be at least 2 and SE non-negative")
+    return n, mean, se * np.sqrt(n)
+
+
+def pooled(parts):
+    """(n, mean, sd) of disjoint samples -> those of all their values together (exact: the
+    within-sample sums of squares plus the spread of the sample means)."""
+    n = sum(p[0] for p in parts)
+    mean = sum(p[0] * p[1] for p in parts) / n
+    ss = sum((p[0] - 1) * p[2] ** 2 + p[0] * (p[1] - mean) ** 2 for p in parts)
+    return n, mean, np.sqrt(ss / (n - 1))
 
 
 def main():
@@ -116,6 +144,9 @@ def main():
     ap.add_argument("--save", help="write the per-token NLL of each evaluator and text to this .npz")
     ap.add_argument("--merge", action="append", default=[],
                     help="pool with the tokens of an earlier --save of the same file (other chunks!)")
+    ap.add_argument("--prior", action="append", default=[], metavar="N:MEAN%:SE%",
+                    help="pool the verdict with an earlier run's summary (its scored tokens, mean and s.e. "
+                         "of ln(PPL llama.cpp / PPL Osprey)) where its --save file is gone; other chunks!")
     args = ap.parse_args()
     want = lambda k: not args.only or k in args.only.split(",")
 
@@ -125,7 +156,7 @@ def main():
             for key in z.files:
                 res.setdefault(key.rsplit("_", 1)[0], []).append(z[key])
         parts.append(f"{os.path.basename(path)}")
-    for name in args.text or ["devil"]:
+    for name in args.text or ([] if args.merge else ["devil"]):  # --merge alone: only the saved tokens
         chunks, r = score_text(args, named_text(name), want)
         parts.append(f"{os.path.basename(name)} {chunks} chunks")
         for k, v in r.items():
@@ -149,7 +180,13 @@ def main():
         print(f"| {k} | {np.exp(v.mean()):.4f} | {vs_ref} | {vs_osprey} |")
     print("(ΔNLL in nats per token: PPL ratio = exp(mean ΔNLL); s.e. of the paired mean)")
     if "osprey" in res and "llama" in res:
-        print(same_ppl_verdict(res["llama"] - res["osprey"]))
+        d = res["llama"] - res["osprey"]
+        print(same_ppl_verdict(d))
+        if args.prior:
+            parts = [parse_prior(p) for p in args.prior] + [(len(d), d.mean(), d.std(ddof=1))]
+            n_all, mean, sd = pooled(parts)
+            print(f"pooled with {len(args.prior)} earlier run(s), {n_all} scored tokens: "
+                  + verdict_of(mean, sd / np.sqrt(n_all)))
     return 0
 
 
