@@ -8,28 +8,12 @@
 #include "kernels/cpu/gemm_tiles.h"
 #include "kernels/cpu/kquant_low_dot.h"
 
-#include "kernels/cpu/neon_variant.h"
+#include "kernels/cpu/neon_helpers.h"
 
 #if OSPREY_NEON_BUILD
 
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
-
-inline float f16(uint16_t h) {
-  __fp16 v;
-  std::memcpy(&v, &h, 2);
-  return (float)v;
-}
-
-// Sum of the 16 products a[i] * b[i] over 4 int32 lanes; exact for every int8 input.
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, a, b);
-#else
-  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-  return vpadalq_s16(acc, vmull_high_s8(a, b));
-#endif
-}
 
 // q[s]: the 2-bit low parts of sub-block s (elements 16s..16s+15), which sit at bit shift
 // 2 * ((s % 8) / 2) of qs[32 * (s / 8) + 16 * (s % 2) ..].

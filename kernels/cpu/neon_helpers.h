@@ -1,5 +1,5 @@
-// Small helpers the NEON kernel files share (quant_dot_neon.cpp, packed_q32_neon.cpp,
-// packed_kquant_neon.cpp). Like x86_helpers.h they sit in an anonymous namespace, here inside
+// Small helpers the NEON kernel files share (quant_dot_neon.cpp, kquant_dot_neon.cpp,
+// kquant_low_dot_neon.cpp, packed_q32_neon.cpp, packed_kquant_neon.cpp). Like x86_helpers.h they sit in an anonymous namespace, here inside
 // the build's own namespace (OSPREY_NEON_NS, neon_variant.h): each translation unit keeps its
 // own copy, compiled with its own flags, so the linker can never hand the +dotprod copy to
 // code that runs on a CPU without SDOT.
@@ -16,6 +16,25 @@ namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
 
 inline int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
+
+// A block's half-precision scale as float.
+inline float f16(uint16_t h) {
+  __fp16 v;
+  std::memcpy(&v, &h, 2);
+  return (float)v;
+}
+
+// Sum of the 16 products a[i] * b[i], spread over 4 int32 lanes (which lane holds which
+// products differs between the two builds; the row kernels only use the lane total). Exact
+// for every int8 input. (The packed kernels' per-row products are lanes::dot16 below.)
+inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(acc, a, b);
+#else
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+  return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
 
 // Byte j = 0x10 where bit (16 * half + j) of the 32-bit little-endian word at qhp is set
 // (Q5_0 / Q5_1 fifth bits).

@@ -22,24 +22,6 @@
 namespace osprey::kernels::OSPREY_NEON_NS {
 namespace {
 
-inline float f16(uint16_t h) {
-  __fp16 v;
-  std::memcpy(&v, &h, 2);
-  return (float)v;
-}
-
-// Sum of the 16 products a[i] * b[i], spread over 4 int32 lanes (which lane holds which
-// products differs between the two paths; callers only use the lane total). Exact for every
-// int8 input.
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, a, b);
-#else
-  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-  return vpadalq_s16(acc, vmull_high_s8(a, b));
-#endif
-}
-
 // The 32 weights of block b as two signed byte vectors (elements 0..15, 16..31).
 struct Quants {
   int8x16_t lo, hi;
