@@ -52,8 +52,8 @@ void q5_K_cols(const block_q5_K* b, const block_q8_K* const* xs, int64_t K, floa
       int32x4_t sumi = vdupq_n_s32(0);
       for (int j = 0; j < 4; ++j) {
         const int8_t* y = x.qs + 64 * j;
-        const int32x4_t plo = dot16(dot16(vdupq_n_s32(0), lo[j][0], vld1q_s8(y)), lo[j][1], vld1q_s8(y + 16));
-        const int32x4_t phi = dot16(dot16(vdupq_n_s32(0), hi[j][0], vld1q_s8(y + 32)), hi[j][1], vld1q_s8(y + 48));
+        const int32x4_t plo = row_dot16(row_dot16(vdupq_n_s32(0), lo[j][0], vld1q_s8(y)), lo[j][1], vld1q_s8(y + 16));
+        const int32x4_t phi = row_dot16(row_dot16(vdupq_n_s32(0), hi[j][0], vld1q_s8(y + 32)), hi[j][1], vld1q_s8(y + 48));
         sumi = vmlaq_n_s32(sumi, plo, sc[2 * j]);
         sumi = vmlaq_n_s32(sumi, phi, sc[2 * j + 1]);
       }

@@ -49,7 +49,7 @@ void q2_K_cols(const block_q2_K* b, const block_q8_K* const* xs, int64_t K, floa
       for (int s = 0; s < 16; ++s) msum += (b[i].scales[s] >> 4) * x.bsums[s];
       int32x4_t sumi = vdupq_n_s32(0);
       for (int s = 0; s < 16; ++s)
-        sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q[s]), vld1q_s8(x.qs + 16 * s)),
+        sumi = vmlaq_n_s32(sumi, row_dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q[s]), vld1q_s8(x.qs + 16 * s)),
                            b[i].scales[s] & 15);
       acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(sumi), x.d * dw);
       mins[c] += x.d * dmin * (float)msum;
@@ -80,7 +80,7 @@ void q3_K_cols(const block_q3_K* b, const block_q8_K* const* xs, int64_t K, floa
       const block_q8_K& x = xs[c][i];
       int32x4_t sumi = vdupq_n_s32(0);
       for (int s = 0; s < 16; ++s)
-        sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), q[s], vld1q_s8(x.qs + 16 * s)), sc[s]);
+        sumi = vmlaq_n_s32(sumi, row_dot16(vdupq_n_s32(0), q[s], vld1q_s8(x.qs + 16 * s)), sc[s]);
       acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(sumi), x.d * dw);
     }
   }

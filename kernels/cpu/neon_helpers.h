@@ -26,8 +26,8 @@ inline float f16(uint16_t h) {
 
 // Sum of the 16 products a[i] * b[i], spread over 4 int32 lanes (which lane holds which
 // products differs between the two builds; the row kernels only use the lane total). Exact
-// for every int8 input. (The packed kernels' per-row products are lanes::dot16 below.)
-inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+// for every int8 input. (The packed kernels' four-row products are lanes::dot16 below.)
+inline int32x4_t row_dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #if defined(__ARM_FEATURE_DOTPROD)
   return vdotq_s32(acc, a, b);
 #else

@@ -82,7 +82,7 @@ void tile32(const B* const* b, const block_q8_act* const* xs, int64_t K, float* 
       const block_q8_act& x = xs[c][i];
       const int8x16_t ylo = vld1q_s8(x.qs), yhi = vld1q_s8(x.qs + 16);
       for (int r = 0; r < R; ++r) {
-        const int32x4_t s = dot16(dot16(vdupq_n_s32(0), q[r].lo, ylo), q[r].hi, yhi);
+        const int32x4_t s = row_dot16(row_dot16(vdupq_n_s32(0), q[r].lo, ylo), q[r].hi, yhi);
         // Written as one fused multiply-add so no kernel depends on the compiler contracting.
         if constexpr (kHasMin<B>) mins[r][c] = std::fma(f16(b[r][i].m), x.s, mins[r][c]);
         acc[chain][r][c] = vfmaq_n_f32(acc[chain][r][c], vcvtq_f32_s32(s), dw[r] * x.d);
@@ -140,8 +140,8 @@ void q4_K_cols(const block_q4_K* b, const block_q8_K* const* xs, int64_t K, floa
       int32x4_t sumi = vdupq_n_s32(0);
       for (int j = 0; j < 4; ++j) {
         const int8_t* y = x.qs + 64 * j;
-        const int32x4_t plo = dot16(dot16(vdupq_n_s32(0), lo[j][0], vld1q_s8(y)), lo[j][1], vld1q_s8(y + 16));
-        const int32x4_t phi = dot16(dot16(vdupq_n_s32(0), hi[j][0], vld1q_s8(y + 32)), hi[j][1], vld1q_s8(y + 48));
+        const int32x4_t plo = row_dot16(row_dot16(vdupq_n_s32(0), lo[j][0], vld1q_s8(y)), lo[j][1], vld1q_s8(y + 16));
+        const int32x4_t phi = row_dot16(row_dot16(vdupq_n_s32(0), hi[j][0], vld1q_s8(y + 32)), hi[j][1], vld1q_s8(y + 48));
         sumi = vmlaq_n_s32(sumi, plo, sc[2 * j]);
         sumi = vmlaq_n_s32(sumi, phi, sc[2 * j + 1]);
       }
@@ -178,7 +178,7 @@ void q6_K_cols(const block_q6_K* b, const block_q8_K* const* xs, int64_t K, floa
       for (int h = 0; h < 2; ++h)
         for (int l = 0; l < 2; ++l)
           for (int g = 0; g < 4; ++g)
-            sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), q[h][l][g], vld1q_s8(x.qs + 128 * h + 32 * g + 16 * l)),
+            sumi = vmlaq_n_s32(sumi, row_dot16(vdupq_n_s32(0), q[h][l][g], vld1q_s8(x.qs + 128 * h + 32 * g + 16 * l)),
                                b[i].scales[8 * h + 2 * g + l]);
       acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(sumi), x.d * dw);
     }
@@ -203,7 +203,7 @@ void iq4_xs_cols(const block_iq4_xs* b, const block_q8_K* const* xs, int64_t K, 
       int32x4_t sumi = vdupq_n_s32(0);
       for (int s = 0; s < 8; ++s) {
         const int8_t* y = x.qs + 32 * s;
-        sumi = vmlaq_n_s32(sumi, dot16(dot16(vdupq_n_s32(0), q[s].lo, vld1q_s8(y)), q[s].hi, vld1q_s8(y + 16)), sc[s]);
+        sumi = vmlaq_n_s32(sumi, row_dot16(row_dot16(vdupq_n_s32(0), q[s].lo, vld1q_s8(y)), q[s].hi, vld1q_s8(y + 16)), sc[s]);
       }
       acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(sumi), x.d * dw);
     }
