@@ -95,8 +95,10 @@ def score_text(args, text, want):
     return chunks, res
 
 
-def verdict_of(mean, se, tol=0.001):
-    """The 95% interval of a mean ln(PPL llama / PPL osprey) against +-tol, in words."""
+def verdict_of(n, mean, sd, tol=0.001):
+    """The 95% interval of the mean ln(PPL llama / PPL osprey) of n per-token differences (mean,
+    standard deviation sd) against +-tol, in words."""
+    se = sd / np.sqrt(n)
     lo, hi = mean - 1.96 * se, mean + 1.96 * se
     word = "same within ±0.1%" if -tol < lo and hi < tol else "different" if hi < -tol or lo > tol else \
         "inconclusive (the text is too short to tell)"
@@ -104,9 +106,9 @@ def verdict_of(mean, se, tol=0.001):
             f"(95% interval [{100 * lo:+.3f}%, {100 * hi:+.3f}%]): {word}")
 
 
-def same_ppl_verdict(d, tol=0.001):
-    """d: per-token NLL llama - osprey."""
-    return verdict_of(d.mean(), d.std(ddof=1) / np.sqrt(len(d)), tol)
+def sample_of(d):
+    """d: per-token NLL llama - osprey -> (n, mean, sd), the shape verdict_of and pooled take."""
+    return len(d), d.mean(), d.std(ddof=1)
 
 
 def parse_prior(spec):
@@ -149,6 +151,9 @@ def main():
                          "of ln(PPL llama.cpp / PPL Osprey)) where its --save file is gone; other chunks!")
     args = ap.parse_args()
     want = lambda k: not args.only or k in args.only.split(",")
+    if args.prior and not (want("osprey") and want("llama")):
+        sys.exit("--prior pools the osprey/llama verdict: --only must include osprey and llama")
+    priors = [parse_prior(p) for p in args.prior]  # bad specs fail before any scoring
 
     res, parts = {}, []
     for path in args.merge:  # earlier runs' tokens first (evaluators both runs have)
@@ -180,13 +185,11 @@ def main():
         print(f"| {k} | {np.exp(v.mean()):.4f} | {vs_ref} | {vs_osprey} |")
     print("(ΔNLL in nats per token: PPL ratio = exp(mean ΔNLL); s.e. of the paired mean)")
     if "osprey" in res and "llama" in res:
-        d = res["llama"] - res["osprey"]
-        print(same_ppl_verdict(d))
-        if args.prior:
-            parts = [parse_prior(p) for p in args.prior] + [(len(d), d.mean(), d.std(ddof=1))]
-            n_all, mean, sd = pooled(parts)
-            print(f"pooled with {len(args.prior)} earlier run(s), {n_all} scored tokens: "
-                  + verdict_of(mean, sd / np.sqrt(n_all)))
+        sample = sample_of(res["llama"] - res["osprey"])
+        print(verdict_of(*sample))
+        if priors:
+            everything = pooled(priors + [sample])
+            print(f"pooled with {len(priors)} earlier run(s), {everything[0]} scored tokens: " + verdict_of(*everything))
     return 0
 
 
