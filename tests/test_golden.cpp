@@ -22,10 +22,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "backends/cpu/cpu_backend.h"
 #include "engine/session.h"
 #include "golden.h"
+#include "kernels/cpu/quant_dot.h"
 #include "test_models.h"
 
 namespace osprey::testing {
@@ -67,6 +69,13 @@ void expect_exact(const char* file) {
 
 void expect_fast_near_exact(const char* file) {
   OSPREY_REQUIRE_MODEL(path, file);
+  // The aarch64 build run under qemu (tests/CMakeLists.txt) says which kernels it means to
+  // test, so a dispatcher that fell back to another variant fails instead of passing quietly.
+  const char* want_isa = std::getenv("OSPREY_TEST_EXPECT_ISA");
+  std::printf("kernels: %s\n", kernels::active_isa().name);
+  if (want_isa && *want_isa) {
+    ASSERT_STREQ(kernels::active_isa().name, want_isa);
+  }
   const GoldenReport r = run(file, std::string(file) + ".numpy.json", false);
   ASSERT_EQ(r.error, "");
   EXPECT_GT(r.positions, 20);

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 # dict-devil: The Devil's Dictionary (public domain), the text bench/quant_quality.py scores.
-PKGS="cmake ninja-build g++ ccache python3 python3-pip python3-venv libgtest-dev nlohmann-json3-dev libcli11-dev libstb-dev libcpp-httplib-dev libssl-dev pkg-config g++-aarch64-linux-gnu qemu-user dict-devil bible-kjv"
+# googletest: GoogleTest's sources, which the aarch64 engine build under qemu compiles for
+# the target (tests/CMakeLists.txt, golden_neon_qemu*).
+PKGS="cmake ninja-build g++ ccache python3 python3-pip python3-venv libgtest-dev googletest nlohmann-json3-dev libcli11-dev libstb-dev libcpp-httplib-dev libssl-dev pkg-config g++-aarch64-linux-gnu qemu-user dict-devil bible-kjv"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
