@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "kernels/base/fp16.h"
+#include "kernels/cpu/quant_dot.h"
 
 namespace osprey::kernels::qfit {
 
@@ -37,27 +38,18 @@ void row_weights(const float* x, int64_t n, const float* importance, float* w) {
   }
 }
 
+namespace {
+
+// The first candidate of highest score (-1: none has one), all candidates in one pass over the
+// elements: each candidate's sums still add in element order (the same doubles as one
+// candidate at a time), but the candidates vectorize and no long chain of dependent additions
+// sets the pace. The lanes past the candidates repeat the last one, to fill whole vectors; the
+// choice reads only the real candidates. quantize_fit_avx2.cpp gives the same answer.
 OSPREY_QFIT_CLONES
-float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
-  const float vmax = signed_absmax(x, n);
-  if (vmax == 0.0f) {
-    for (int i = 0; i < n; ++i) q[i] = 0;
-    return 0.0f;
-  }
-  // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
-  // levels (stretching clips the largest value but resolves the rest more finely). All
-  // candidates go in one pass over the elements: each candidate's sums still add in element
-  // order (the same doubles as one candidate at a time), but the candidates vectorize and no
-  // long chain of dependent additions sets the pace. The lanes past the 34 candidates repeat
-  // the last one, to fill whole vectors; the choice reads only the 34 candidates.
-  constexpr int kFirst = -6, kFan = 17, kCandidates = 2 * kFan, kLanes = 40;
+int best_candidate_portable(const float* x, const float* w, int n, int qmin, int qmax, const float* iscale_in) {
+  constexpr int kLanes = 40;
   float iscale[kLanes];
-  for (int side = 0; side < 2; ++side) {
-    const float target = side == 0 ? (float)qmin : (float)qmax;
-    const float sgn = target < 0 ? -1.0f : 1.0f;
-    for (int k = 0; k < kFan; ++k) iscale[side * kFan + k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
-  }
-  for (int k = kCandidates; k < kLanes; ++k) iscale[k] = iscale[kCandidates - 1];
+  for (int k = 0; k < kLanes; ++k) iscale[k] = iscale_in[k < kSymmetricCandidates ? k : kSymmetricCandidates - 1];
   double slx[kLanes] = {}, sll[kLanes] = {};
   for (int i = 0; i < n; ++i) {
     const double wx = (double)w[i] * x[i], wi = w[i];
@@ -69,11 +61,44 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
   }
   double score[kLanes];  // the error drop each candidate's optimal scale gives (vectorizes)
   for (int k = 0; k < kLanes; ++k) score[k] = sll[k] > 0 ? slx[k] * slx[k] / sll[k] : -1.0;
-  float best_iscale = (float)qmin / vmax;
+  int best = -1;
   double best_score = -1.0;
-  for (int k = 0; k < kCandidates; ++k)
-    if (score[k] > best_score) best_score = score[k], best_iscale = iscale[k];
-  // The chosen rounding (vectorizes), then its sums in element order.
+  for (int k = 0; k < kSymmetricCandidates; ++k)
+    if (score[k] > best_score) best_score = score[k], best = k;
+  return best;
+}
+
+// The AVX2 search where the CPU has AVX2 and the active kernel variant is avx2: on an AVX-512
+// CPU the portable search's AVX-512 clone runs, as before; OSPREY_CPU_ISA=scalar selects the
+// portable search's best clone.
+bool use_avx2_search() {
+  static const bool on = avx2::built() && std::strcmp(active_isa().name, "avx2") == 0;
+  return on;
+}
+
+}  // namespace
+
+OSPREY_QFIT_CLONES
+float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
+  const float vmax = signed_absmax(x, n);
+  if (vmax == 0.0f) {
+    for (int i = 0; i < n; ++i) q[i] = 0;
+    return 0.0f;
+  }
+  // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
+  // levels (stretching clips the largest value but resolves the rest more finely).
+  constexpr int kFirst = -6, kFan = kSymmetricCandidates / 2;
+  float iscale[kSymmetricCandidates + 2];  // + whole vectors of 4 for the AVX2 search
+  for (int side = 0; side < 2; ++side) {
+    const float target = side == 0 ? (float)qmin : (float)qmax;
+    const float sgn = target < 0 ? -1.0f : 1.0f;
+    for (int k = 0; k < kFan; ++k) iscale[side * kFan + k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
+  }
+  iscale[kSymmetricCandidates] = iscale[kSymmetricCandidates + 1] = iscale[kSymmetricCandidates - 1];
+  const int best = use_avx2_search() ? avx2::best_candidate(x, w, n, qmin, qmax, iscale, kSymmetricCandidates)
+                                     : best_candidate_portable(x, w, n, qmin, qmax, iscale);
+  const float best_iscale = best >= 0 ? iscale[best] : (float)qmin / vmax;
+  // The chosen rounding, then its sums in element order.
   for (int i = 0; i < n; ++i) q[i] = (int)round_clamp_flat(best_iscale * x[i], qmin, qmax);
   double slx1 = 0, sll1 = 0;
   for (int i = 0; i < n; ++i) {

@@ -15,7 +15,9 @@
 // instead of SSE2's 2. Their files are built with -ffp-contract=off (kernels/CMakeLists.txt),
 // so no multiply-add is fused in any clone (AVX-512 implies FMA) and every value, hence every
 // quantized file, is the same as from the baseline build. On Zen 4, SmolLM2 Q6_K: 2.39 ->
-// 2.23 CPU s with the AVX-512 clone (session 12).
+// 2.23 CPU s with the AVX-512 clone (session 12). fit_symmetric's candidate search has an
+// AVX2 version in intrinsics as well (quantize_fit_avx2.cpp), which keeps its sums in
+// registers: 1.3x the AVX2 clone's speed (session 18), the same values.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define OSPREY_QFIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -34,6 +36,20 @@ void row_weights(const float* x, int64_t n, const float* importance, float* w);
 // x ~ d * q, q integer in [qmin, qmax] (qmin < 0 < qmax). Writes q (as int) and returns d,
 // which may be negative: the value of largest magnitude is tried against both ends of the range.
 float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q);
+
+// fit_symmetric's candidate scales: the value of largest magnitude lands on either end of the
+// range, stretched by -0.6..+1.0 levels in steps of 0.1.
+constexpr int kSymmetricCandidates = 34;
+
+namespace avx2 {
+// quantize_fit_avx2.cpp: false where the build has no AVX2 file (another CPU, other flags).
+bool built();
+// The first of the candidate inverse scales iscale[0..n_candidates) whose rounding has the
+// highest score (see fit_symmetric), or -1 if none has a score. iscale must be readable up to
+// n_candidates rounded up to a multiple of 4 (n_candidates <= kSymmetricCandidates).
+int best_candidate(const float* x, const float* w, int n, int qmin, int qmax, const float* iscale,
+                   int n_candidates);
+}  // namespace avx2
 
 // x ~ d * q - m, q integer in [0, qmax], d >= 0, m >= 0 (the K-quants' group offset is never
 // above zero: they store it as an unsigned amount to subtract). With any_sign_offset (Q4_1,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -15,6 +16,7 @@
 
 #include "formats/gguf.h"
 #include "kernels/dequant.h"
+#include "kernels/cpu/quant_dot.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
 #include "kernels/quantize_fit.h"
@@ -324,28 +326,39 @@ TEST(QuantizeFit, BatchedAffineFinishEqualsOneAttemptAtATime) {
 }
 
 // fit_symmetric's one pass over all candidates (padded to whole vectors) chooses what trying
-// them one at a time, in order, chooses: the same scale, the same levels.
+// them one at a time, in order, chooses: the same scale, the same levels. Where the CPU has
+// AVX2, fit_symmetric runs the AVX2 search (OSPREY_CPU_ISA=scalar, the test_quantize_fit_portable
+// ctest, runs the portable one), and avx2::best_candidate is also checked directly: the same
+// candidate as one at a time. The inputs include non-finite values, zero weights and ties.
 TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
   namespace qfit = osprey::kernels::qfit;
-  auto one_at_a_time = [](const float* x, const float* w, int n, int qmin, int qmax, int* q) {
+  // Returns d; *best_k gets the index of the chosen candidate (-1: the fallback qmin / vmax; -2:
+  // all zero, no search).
+  auto one_at_a_time = [](const float* x, const float* w, int n, int qmin, int qmax, int* q, float* iscales,
+                          double* scores, int* best_k) {
     float vmax = 0.0f, amax = 0.0f;
     for (int i = 0; i < n; ++i)
       if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), vmax = x[i];
-    if (vmax == 0.0f) {
+    *best_k = -1;
+    if (vmax == 0.0f) {  // no search
+      *best_k = -2;
       for (int i = 0; i < n; ++i) q[i] = 0;
       return 0.0f;
     }
     float best_iscale = (float)qmin / vmax;
     double best = -1.0;
+    int k_all = 0;
     for (float target : {(float)qmin, (float)qmax})
-      for (int k = -6; k <= 10; ++k) {
+      for (int k = -6; k <= 10; ++k, ++k_all) {
         const float iscale = (target + (target < 0 ? -1.0f : 1.0f) * 0.1f * (float)k) / vmax;
+        iscales[k_all] = iscale;
         double slx = 0, sll = 0;
         for (int i = 0; i < n; ++i) {
           const double l = qfit::round_clamp(iscale * x[i], qmin, qmax);
           slx += (double)w[i] * x[i] * l, sll += (double)w[i] * l * l;
         }
-        if (sll > 0 && slx * slx / sll > best) best = slx * slx / sll, best_iscale = iscale;
+        scores[k_all] = sll > 0 ? slx * slx / sll : -1.0;
+        if (sll > 0 && slx * slx / sll > best) best = slx * slx / sll, best_iscale = iscale, *best_k = k_all;
       }
     double slx = 0, sll = 0;
     for (int i = 0; i < n; ++i) {
@@ -354,21 +367,55 @@ TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
     }
     return sll > 0 ? (float)(slx / sll) : 1.0f / best_iscale;
   };
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+  };
+  const bool avx2 = qfit::avx2::built() && osprey::kernels::cpu_has_avx2();
+  if (!avx2) std::printf("no AVX2 here: only fit_symmetric's portable search is checked\n");
+  const std::vector<float> odd = probe_values();
   std::srand(11);
-  for (auto [qmin, qmax, n] : {std::tuple{-4, 3, 16}, {-32, 31, 16}, {-8, 7, 32}, {0, 63, 8}, {-128, 127, 16}})
-    for (int trial = 0; trial < 200; ++trial) {
+  int checked_avx2 = 0;
+  for (auto [qmin, qmax, n] :
+       {std::tuple{-4, 3, 16}, {-32, 31, 16}, {-8, 7, 32}, {0, 63, 8}, {-128, 127, 16}, {0, 15, 16}, {-16, 15, 5}})
+    for (int trial = 0; trial < 300; ++trial) {
       std::vector<float> x(n), w(n);
       for (int i = 0; i < n; ++i) {
         x[i] = ((float)std::rand() / (float)RAND_MAX - (qmin < 0 ? 0.5f : 0.0f)) * (float)(1 + trial % 5);
         w[i] = trial % 3 == 0 ? 1.0f : 0.05f + (float)std::rand() / (float)RAND_MAX;
       }
       if (trial % 17 == 0) std::fill(x.begin(), x.end(), 0.0f);
+      if (trial % 23 == 1) x[(size_t)trial % n] = odd[(size_t)std::rand() % odd.size()];  // NaN, inf, huge, ...
+      if (trial % 29 == 2) w[(size_t)trial % n] = 0.0f;
+      if (trial % 31 == 3) std::fill(w.begin(), w.end(), 0.0f);  // no candidate has a score
+      if (trial % 37 == 4) std::fill(x.begin(), x.end(), x[0]);  // every candidate rounds alike: ties
       std::vector<int> q(n), q_ref(n);
+      float iscales[qfit::kSymmetricCandidates + 2];
+      double scores[qfit::kSymmetricCandidates];
+      int k_ref;
       const float d = qfit::fit_symmetric(x.data(), w.data(), n, qmin, qmax, q.data());
-      const float d_ref = one_at_a_time(x.data(), w.data(), n, qmin, qmax, q_ref.data());
-      ASSERT_EQ(d, d_ref) << "[" << qmin << ", " << qmax << "] trial " << trial;
+      const float d_ref = one_at_a_time(x.data(), w.data(), n, qmin, qmax, q_ref.data(), iscales, scores, &k_ref);
+      ASSERT_EQ(bits(d), bits(d_ref)) << "[" << qmin << ", " << qmax << "] trial " << trial;
       ASSERT_EQ(q, q_ref) << "[" << qmin << ", " << qmax << "] trial " << trial;
+      if (!avx2 || k_ref == -2) continue;
+      ASSERT_EQ(qfit::avx2::best_candidate(x.data(), w.data(), n, qmin, qmax, iscales, qfit::kSymmetricCandidates),
+                k_ref)
+          << "[" << qmin << ", " << qmax << "] trial " << trial;
+      // Fewer candidates: the lanes past them (real candidates here, maybe better) must not count.
+      for (int m : {33, 30, 17, 5}) {
+        int k_m = -1;
+        double best = -1.0;
+        for (int k = 0; k < m; ++k)
+          if (scores[k] > best) best = scores[k], k_m = k;
+        ASSERT_EQ(qfit::avx2::best_candidate(x.data(), w.data(), n, qmin, qmax, iscales, m), k_m)
+            << m << " candidates, [" << qmin << ", " << qmax << "] trial " << trial;
+      }
+      ++checked_avx2;
     }
+  if (avx2) {
+    EXPECT_GT(checked_avx2, 1500);
+  }
 }
 
 // min_max is the fold from x[0] it replaced, written out here: a NaN is passed over, a tie
