@@ -16,6 +16,7 @@
 
 #include "formats/gguf.h"
 #include "kernels/dequant.h"
+#include "kernels/base/fp16.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quantize.h"
@@ -245,6 +246,37 @@ TEST(QuantizeFit, InlineRoundingEqualsRoundf) {
     }
     const float c = std::fmin(127.0f, std::fmax(-127.0f, x));
     ASSERT_EQ(qfit::round_half_away_i8(x), (int8_t)std::roundf(c)) << x;
+  }
+}
+
+// Q8_0 rows of awkward values (NaN, inf, huge, denormal, near-ties of every rounding step at
+// several scales) against the formula written plainly: fmax fold, roundf. The quantizer's
+// loops are vectorized (quantize.cpp); this checks they keep every value.
+TEST(Quantize, Q8_0EqualsThePlainFormula) {
+  std::vector<float> v = probe_values();
+  std::srand(5);
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[(size_t)std::rand() % i]);
+  std::vector<float> x;
+  for (float scale : {1.0f, 0.013f, 3.7f, 1e-30f})
+    for (size_t i = 0; i < v.size(); ++i) {
+      const bool odd = !std::isfinite(v[i]) || std::fabs(v[i]) > 1e6f;  // one in a block at most
+      x.push_back(odd && x.size() % 32 != 7 ? 0.25f : v[i] * scale);
+    }
+  x.resize(x.size() / 32 * 32);
+  std::vector<uint8_t> got(x.size() / 32 * sizeof(block_q8_0));
+  ASSERT_TRUE(kernels::quantize_row(DType::Q8_0, x.data(), got.data(), (int64_t)x.size()));
+  for (size_t b = 0; b < x.size() / 32; ++b) {
+    const float* xb = x.data() + b * 32;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    block_q8_0 want;
+    want.d = osprey::f32_to_f16(d);
+    for (int j = 0; j < 32; ++j) {
+      const float y = xb[j] * id;
+      want.qs[j] = std::isnan(y) ? 0 : (int8_t)std::roundf(std::fmin(127.0f, std::fmax(-127.0f, y)));
+    }
+    ASSERT_EQ(0, std::memcmp(&want, got.data() + b * sizeof want, sizeof want)) << "block " << b;
   }
 }
 
