@@ -3,6 +3,7 @@
 // yields an error naming what is wrong and where, never a crash.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -103,10 +104,16 @@ class File {
 // Writer: metadata + tensors, to a temporary file renamed into place on success.
 class Writer {
  public:
+  // Makes a tensor's bytes when write() reaches it: `dst` holds exactly the nbytes its shape
+  // needs. A failure stops the write (no file is left). Tensors given this way are never all in
+  // memory at once: quantizing or converting a model takes memory for one tensor, not the model.
+  using Fill = std::function<Status(uint8_t* dst, size_t nbytes)>;
+
   explicit Writer(uint32_t version = 3, uint64_t alignment = 32) : version_(version), alignment_(alignment) {}
   void add(std::string key, Value v);
-  // `data` must hold dtype_row_bytes(type, ne[0]) * (product of the other dims) bytes.
+  // `data` must hold dtype_row_bytes(type, ne[0]) * (product of the other dims) bytes (copied).
   Status add_tensor(std::string name, DType type, std::vector<int64_t> ne, const void* data, size_t nbytes);
+  Status add_tensor(std::string name, DType type, std::vector<int64_t> ne, Fill fill);
   Status write(const std::string& path) const;
   // Convenience constructors for values.
   static Value str(std::string s);
@@ -117,10 +124,17 @@ class Writer {
   static Value str_array(const std::vector<std::string>& v);
 
  private:
+  Result<uint64_t> checked_size(const std::string& name, DType type, const std::vector<int64_t>& ne) const;
   uint32_t version_;
   uint64_t alignment_;
   std::vector<KeyValue> kv_;
-  struct PendingTensor { std::string name; DType type; std::vector<int64_t> ne; std::vector<uint8_t> data; };
+  struct PendingTensor {
+    std::string name;
+    DType type;
+    std::vector<int64_t> ne;
+    uint64_t nbytes;
+    Fill fill;
+  };
   std::vector<PendingTensor> tensors_;
 };
 

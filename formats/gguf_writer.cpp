@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <unordered_set>
 
 #include <unistd.h>
@@ -60,7 +61,7 @@ Value Writer::str_array(const std::vector<std::string>& items) {
 
 void Writer::add(std::string key, Value v) { kv_.push_back({std::move(key), std::move(v)}); }
 
-Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> ne, const void* data, size_t nbytes) {
+Result<uint64_t> Writer::checked_size(const std::string& name, DType type, const std::vector<int64_t>& ne) const {
   const std::string who = "gguf writer: tensor '" + name + "': ";
   const DTypeTraits* tr = dtype_traits(type);
   if (!tr) return Status::error(who + "unknown type id " + std::to_string((uint32_t)type));
@@ -74,18 +75,37 @@ Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> ne,
   if (row < 0)
     return Status::error(who + "row of " + std::to_string(ne0) + " elements is not a whole number of " +
                          tr->name + " blocks of " + std::to_string(tr->block_elems));
-  uint64_t expect = (uint64_t)row;
+  uint64_t bytes = (uint64_t)row;
   int64_t elems = ne0;
   for (size_t k = 1; k < ne.size(); ++k)
-    if (__builtin_mul_overflow(expect, (uint64_t)ne[k], &expect) || __builtin_mul_overflow(elems, ne[k], &elems))
+    if (__builtin_mul_overflow(bytes, (uint64_t)ne[k], &bytes) || __builtin_mul_overflow(elems, ne[k], &elems))
       return Status::error(who + "size overflows");
-  if (expect != nbytes)
+  if (bytes > (uint64_t)std::numeric_limits<int64_t>::max()) return Status::error(who + "size overflows");
+  return bytes;
+}
+
+Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> ne, const void* data, size_t nbytes) {
+  auto size = checked_size(name, type, ne);
+  if (!size.ok()) return size.status();
+  const std::string who = "gguf writer: tensor '" + name + "': ";
+  if (*size != nbytes)
     return Status::error(who + "got " + std::to_string(nbytes) + " bytes of data, shape needs " +
-                         std::to_string(expect));
+                         std::to_string(*size));
   if (nbytes && !data) return Status::error(who + "null data");
-  PendingTensor t{std::move(name), type, std::move(ne), {}};
-  if (nbytes) t.data.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + nbytes);
-  tensors_.push_back(std::move(t));
+  auto copy = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(data),
+                                                     static_cast<const uint8_t*>(data) + nbytes);
+  tensors_.push_back({std::move(name), type, std::move(ne), nbytes, [copy](uint8_t* dst, size_t n) {
+                        if (n) std::memcpy(dst, copy->data(), n);
+                        return Status();
+                      }});
+  return Status();
+}
+
+Status Writer::add_tensor(std::string name, DType type, std::vector<int64_t> ne, Fill fill) {
+  auto size = checked_size(name, type, ne);
+  if (!size.ok()) return size.status();
+  if (!fill) return Status::error("gguf writer: tensor '" + name + "': no data");
+  tensors_.push_back({std::move(name), type, std::move(ne), *size, std::move(fill)});
   return Status();
 }
 
@@ -195,7 +215,7 @@ Status Writer::write(const std::string& path) const {
     for (int64_t d : t.ne) out.pod<uint64_t>((uint64_t)d);
     out.pod<uint32_t>((uint32_t)t.type);
     out.pod<uint64_t>(offset);
-    offset = align_up(offset + t.data.size(), alignment_);
+    offset = align_up(offset + t.nbytes, alignment_);
   }
   out.buf.resize(align_up(out.buf.size(), alignment_), 0);
 
@@ -204,11 +224,14 @@ Status Writer::write(const std::string& path) const {
   if (!f) return Status::error(tmp + ": cannot create: " + std::strerror(errno));
   Status st = write_all(f, out.buf.data(), out.buf.size(), tmp);
   static const uint8_t kZeros[256] = {};
+  std::vector<uint8_t> data;  // one tensor at a time
   for (size_t k = 0; st.ok() && k < tensors_.size(); ++k) {
-    const std::vector<uint8_t>& d = tensors_[k].data;
-    st = write_all(f, d.data(), d.size(), tmp);
+    const PendingTensor& t = tensors_[k];
+    data.resize((size_t)t.nbytes);
+    st = t.fill(data.data(), data.size());
+    if (st.ok()) st = write_all(f, data.data(), data.size(), tmp);
     // Pad after every tensor, the last included, as gguf-py does.
-    for (uint64_t pad = align_up(d.size(), alignment_) - d.size(); st.ok() && pad > 0;) {
+    for (uint64_t pad = align_up(t.nbytes, alignment_) - t.nbytes; st.ok() && pad > 0;) {
       const size_t n = pad < sizeof kZeros ? (size_t)pad : sizeof kZeros;
       st = write_all(f, kZeros, n, tmp);
       pad -= n;

@@ -352,6 +352,51 @@ TEST(GgufWriter, RejectsBadInput) {
   EXPECT_FALSE(Writer().write(tmp.file("no/such/dir/x.gguf")).ok());
 }
 
+// Tensors whose bytes are made at write time give the same file as tensors given as bytes, in
+// the order they were added; a failing fill stops the write and leaves no file behind.
+TEST(GgufWriter, FilledTensorsWriteTheSameFile) {
+  TempDir tmp;
+  const auto ts = some_tensors();
+  Writer copied(3, 64), filled(3, 64);
+  for (Writer* w : {&copied, &filled}) w->add("k", Writer::str("v"));
+  std::vector<std::string> order;
+  for (const auto& t : ts) {
+    ASSERT_TRUE(copied.add_tensor(t.name, t.type, t.ne, t.data.data(), t.data.size()).ok());
+    ASSERT_TRUE(filled
+                    .add_tensor(t.name, t.type, t.ne,
+                                [&t, &order](uint8_t* dst, size_t n) {
+                                  order.push_back(t.name);
+                                  if (n != t.data.size()) return Status::error("wrong size " + std::to_string(n));
+                                  if (n) std::memcpy(dst, t.data.data(), n);
+                                  return Status();
+                                })
+                    .ok());
+  }
+  EXPECT_TRUE(order.empty()) << "nothing is made before write()";
+  ASSERT_TRUE(copied.write(tmp.file("a.gguf")).ok());
+  Status st = filled.write(tmp.file("b.gguf"));
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(order.size(), ts.size());
+  for (size_t k = 0; k < ts.size(); ++k) EXPECT_EQ(order[k], ts[k].name);
+  EXPECT_EQ(read_bytes(tmp.file("a.gguf")), read_bytes(tmp.file("b.gguf")));
+
+  Writer failing;
+  ASSERT_TRUE(failing.add_tensor("ok", DType::F32, {4}, [](uint8_t* dst, size_t n) {
+    std::memset(dst, 0, n);
+    return Status();
+  }).ok());
+  ASSERT_TRUE(failing.add_tensor("bad", DType::F32, {4}, [](uint8_t*, size_t) {
+    return Status::error("source tensor unreadable");
+  }).ok());
+  st = failing.write(tmp.file("f.gguf"));
+  EXPECT_NE(st.message().find("source tensor unreadable"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(tmp.file("f.gguf")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("")), fs::directory_iterator()), 2)
+      << "no temporary file is left";
+  EXPECT_FALSE(failing.add_tensor("none", DType::F32, {4}, Writer::Fill()).ok());
+  EXPECT_FALSE(failing.add_tensor("ok", DType::F32, {4}, [](uint8_t*, size_t) { return Status(); }).ok());  // duplicate
+}
+
 // ---- malformed files ----
 
 TEST(GgufMalformed, CraftedBaselineParses) {

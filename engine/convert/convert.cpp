@@ -360,28 +360,27 @@ DType pick_type(OutType want, tn::T t, const std::string& gguf_name, const std::
   }
 }
 
-std::vector<uint8_t> encode(const std::vector<float>& x, DType type, int64_t ne0) {
-  std::vector<uint8_t> out;
+// x as `type` into out (the nbytes the writer's shape check gave for x's rows of ne0).
+Status encode(const std::vector<float>& x, DType type, int64_t ne0, uint8_t* out, size_t nbytes) {
+  const int64_t rows = ne0 > 0 ? (int64_t)x.size() / ne0 : 0, row_bytes = dtype_row_bytes(type, ne0);
+  if (row_bytes < 0 || (uint64_t)rows * (uint64_t)row_bytes != nbytes || rows * ne0 != (int64_t)x.size())
+    return Status::error("convert: " + std::to_string(x.size()) + " values do not fill " + std::to_string(nbytes) +
+                         " bytes of " + dtype_name(type));
   switch (type) {
     case DType::F32:
-      out.resize(x.size() * 4);
-      std::memcpy(out.data(), x.data(), out.size());
+      if (nbytes) std::memcpy(out, x.data(), nbytes);
       break;
     case DType::F16:
     case DType::BF16:
-      out.resize(x.size() * 2);
       for (size_t i = 0; i < x.size(); ++i) {
         const uint16_t h = type == DType::F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
-        std::memcpy(&out[2 * i], &h, 2);
+        std::memcpy(out + 2 * i, &h, 2);
       }
       break;
-    default: {  // Q8_0
-      const int64_t rows = (int64_t)x.size() / ne0, row_bytes = dtype_row_bytes(type, ne0);
-      out.resize((size_t)(rows * row_bytes));
-      for (int64_t r = 0; r < rows; ++r) kernels::quantize_row_q8_0(&x[(size_t)(r * ne0)], &out[(size_t)(r * row_bytes)], ne0);
-    }
+    default:  // Q8_0
+      for (int64_t r = 0; r < rows; ++r) kernels::quantize_row_q8_0(&x[(size_t)(r * ne0)], out + r * row_bytes, ne0);
   }
-  return out;
+  return Status();
 }
 
 uint32_t file_type(OutType t) {
@@ -465,7 +464,7 @@ Status convert_checkpoint(const std::string& dir, const std::string& out, const 
 
   const auto& list = weights.value()->tensors();
   std::set<std::string> written;
-  size_t done = 0;
+  size_t n_out = 0;  // tensors written
   for (const safetensors::TensorInfo* t : list) {
     std::string name = t->name;
     for (const std::string& p : table->strip_prefixes)
@@ -473,11 +472,7 @@ Status convert_checkpoint(const std::string& dir, const std::string& out, const 
     if (name.ends_with(".gamma")) name = name.substr(0, name.size() - 6) + ".weight";
     if (name.ends_with(".beta")) name = name.substr(0, name.size() - 5) + ".bias";
     if (c.hf->bare && !name.starts_with("model.") && name != "lm_head.weight") name = "model." + name;
-    ++done;
-    if (ignored(*table, name)) {
-      if (opt.progress) opt.progress(done, list.size(), "(skipped " + t->name + ")");
-      continue;
-    }
+    if (ignored(*table, name)) continue;
     const size_t dot = name.rfind('.');
     const std::string base = dot == std::string::npos ? name : name.substr(0, dot);
     const std::string suffix = dot == std::string::npos ? "" : name.substr(dot + 1);
@@ -500,29 +495,35 @@ Status convert_checkpoint(const std::string& dir, const std::string& out, const 
                            "; only float tensors can be converted");
     if (t->shape.empty() || t->shape.size() > 4)
       return Status::error(dir + ": tensor '" + t->name + "' has " + std::to_string(t->shape.size()) + " dimensions");
-    std::vector<float> x((size_t)t->n_elements());
-    OSPREY_TRY(safetensors::to_f32(*t, x.data()));
     std::vector<int64_t> shape = t->shape;  // outermost first
-    const int64_t rows = shape[0], cols = shape.size() > 1 ? (int64_t)x.size() / std::max<int64_t>(rows, 1) : 1;
+    const int64_t rows = shape[0], cols = shape.size() > 1 ? t->n_elements() / std::max<int64_t>(rows, 1) : 1;
+    int64_t heads = 0;
     if (hit->transform & (tn::PERMUTE_HEADS_Q | tn::PERMUTE_HEADS_K)) {
-      const int64_t heads = (hit->transform & tn::PERMUTE_HEADS_Q) ? d.n_head : d.n_head_kv;
-      if (rows % heads != 0 || (rows / heads) % 2 != 0)
+      heads = (hit->transform & tn::PERMUTE_HEADS_Q) ? d.n_head : d.n_head_kv;
+      if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0)
         return Status::error(dir + ": tensor '" + t->name + "' has " + std::to_string(rows) + " rows, not " +
                              std::to_string(heads) + " heads of an even size");
-      permute_heads(x, rows, cols, heads);
     }
-    if (hit->transform & tn::ADD_ONE)
-      for (float& f : x) f += 1.f;
     // Gemma pads the embedding past the vocabulary; llama.cpp drops the extra rows.
-    if (arch == "gemma3" && hit->t == tn::T::TOKEN_EMBD && rows > d.n_vocab) {
-      shape[0] = d.n_vocab;
-      x.resize((size_t)(d.n_vocab * cols));
-    }
+    if (arch == "gemma3" && hit->t == tn::T::TOKEN_EMBD && rows > d.n_vocab) shape[0] = d.n_vocab;
     std::vector<int64_t> ne(shape.rbegin(), shape.rend());
     const DType type = pick_type(outtype, hit->t, gname, ne);
-    const std::vector<uint8_t> bytes = encode(x, type, ne[0]);
-    OSPREY_TRY(w.add_tensor(gname, type, ne, bytes.data(), bytes.size()));
-    if (opt.progress) opt.progress(done, list.size(), gname);
+    // The data is read and encoded when the writer reaches this tensor: one tensor in memory at a time.
+    const bool add_one = hit->transform & tn::ADD_ONE;
+    const int64_t kept = shape[0] * cols;
+    auto fill = [t, heads, rows, cols, add_one, kept, type, ne0 = ne[0], gname, k = ++n_out, &n_out,
+                 &opt](uint8_t* dst, size_t nbytes) -> Status {
+      std::vector<float> x((size_t)t->n_elements());
+      OSPREY_TRY(safetensors::to_f32(*t, x.data()));
+      if (heads > 0) permute_heads(x, rows, cols, heads);
+      if (add_one)
+        for (float& f : x) f += 1.f;
+      x.resize((size_t)kept);
+      OSPREY_TRY(encode(x, type, ne0, dst, nbytes));
+      if (opt.progress) opt.progress(k, n_out, gname);  // n_out is final by now
+      return Status();
+    };
+    OSPREY_TRY(w.add_tensor(gname, type, ne, fill));
   }
   if (!written.count(tn::gguf(tn::T::TOKEN_EMBD)))
     return Status::error(dir + ": the checkpoint has no token embedding (" + table->tensors[0].hf + ".weight)");

@@ -18,7 +18,7 @@ const char* outtype_name(OutType t);
 
 struct Options {
   OutType outtype = OutType::AUTO;
-  // Called after each tensor: (tensors done, total, GGUF name of the last one).
+  // Called as each tensor is written: (tensors written, tensors in the output, its GGUF name).
   std::function<void(size_t, size_t, const std::string&)> progress;
 };
 

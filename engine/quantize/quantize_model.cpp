@@ -55,14 +55,16 @@ Result<const float*> importance_for(const Options& opt, const gguf::TensorInfo& 
   return it->second.data();
 }
 
-// Decode every row of t and re-encode it as `to`, rows split across threads.
-Status convert_tensor(const gguf::TensorInfo& t, DType to, const float* importance, int threads,
-                      std::vector<uint8_t>* out) {
+// Decode every row of t and re-encode it as `to` into out (nbytes), rows split across threads.
+Status convert_tensor(const gguf::TensorInfo& t, DType to, const float* importance, int threads, uint8_t* out,
+                      size_t nbytes) {
   const int64_t ncols = t.ne[0], nrows = t.n_elements() / std::max<int64_t>(1, ncols);
   const int64_t rows_per_matrix = t.ne.size() > 1 ? t.ne[1] : 1;
   const int64_t in_rb = dtype_row_bytes(t.type, ncols), out_rb = dtype_row_bytes(to, ncols);
   if (in_rb < 0 || out_rb < 0) return Status::error("tensor '" + t.name + "': bad row length " + std::to_string(ncols));
-  out->assign((size_t)(out_rb * nrows), 0);
+  if ((uint64_t)out_rb * (uint64_t)nrows != nbytes)
+    return Status::error("tensor '" + t.name + "': " + std::to_string(nbytes) + " bytes for " + std::to_string(nrows) +
+                         " rows of " + std::to_string(out_rb));
   std::atomic<bool> failed{false};
   // Threads take runs of rows as they finish the last one: rows differ in cost (the scale
   // searches stop early on zero groups, importance changes nothing for the reference
@@ -77,7 +79,7 @@ Status convert_tensor(const gguf::TensorInfo& t, DType to, const float* importan
       for (int64_t r = r0; r < std::min(nrows, r0 + run) && !failed; ++r) {
         const float* imp = importance ? importance + (r / rows_per_matrix) * ncols : nullptr;
         if (!kernels::dequantize_row(t.type, t.data + r * in_rb, row.data(), ncols) ||
-            !kernels::quantize_row(to, row.data(), out->data() + r * out_rb, ncols, imp))
+            !kernels::quantize_row(to, row.data(), out + r * out_rb, ncols, imp))
           failed = true;
       }
   };
@@ -105,12 +107,13 @@ Result<Summary> quantize_model(const std::string& in_path, const std::string& ou
   const ModelFacts facts = gather_facts(in, opt.imatrix != nullptr);
   const int threads = opt.threads > 0 ? opt.threads : (int)std::max(1u, std::thread::hardware_concurrency());
 
-  // Plan every tensor's type first, so a refusal comes before any work.
-  struct Plan { DType to; bool fallback; };
+  // Plan every tensor's type (and find its importance row) first, so a refusal comes before
+  // any work.
+  struct Plan { DType to; bool fallback; const float* importance; };
   std::vector<Plan> plan;
   Position pos;
   for (const gguf::TensorInfo& t : in.tensors()) {
-    Plan p{t.type, false};
+    Plan p{t.type, false, nullptr};
     if (quantizable(t.name, t.ne)) {
       p.to = choose_type(*mix, t.name, t.ne, facts, &pos, &p.fallback, opt.pure);
     }
@@ -121,6 +124,9 @@ Result<Summary> quantize_model(const std::string& in_path, const std::string& ou
                              "--allow-requantize to do it anyway");
       if (!kernels::has_dequantizer(t.type))
         return Status::error("tensor '" + t.name + "': cannot decode type " + dtype_name(t.type));
+      auto imp = importance_for(opt, t);
+      if (!imp.ok()) return imp.status();
+      p.importance = *imp;
     }
     plan.push_back(p);
   }
@@ -139,33 +145,35 @@ Result<Summary> quantize_model(const std::string& in_path, const std::string& ou
     w.add("quantize.imatrix.chunks_count", gguf::Writer::i32(opt.imatrix_chunks));
   }
 
+  // The tensors are converted as the writer reaches them, one at a time.
   Summary s;
   s.file_type = mix->file_type;
   s.n_tensors = (int)in.tensors().size();
-  std::vector<uint8_t> buf;
   for (size_t i = 0; i < in.tensors().size(); ++i) {
     const gguf::TensorInfo& t = in.tensors()[i];
     const Plan& p = plan[i];
-    TensorDone done;
-    done.index = (int)i, done.total = s.n_tensors, done.name = t.name, done.from = t.type, done.to = p.to;
-    done.fallback = p.fallback;
-    done.bytes_in = (int64_t)t.nbytes;
-    if (p.to == t.type) {
-      OSPREY_TRY(w.add_tensor(t.name, t.type, t.ne, t.data, t.nbytes));
-      done.bytes_out = (int64_t)t.nbytes;
-    } else {
-      auto imp = importance_for(opt, t);
-      if (!imp.ok()) return imp.status();
-      if (*imp) ++s.n_imatrix;
-      OSPREY_TRY(convert_tensor(t, p.to, *imp, threads, &buf));
-      OSPREY_TRY(w.add_tensor(t.name, p.to, t.ne, buf.data(), buf.size()));
-      done.bytes_out = (int64_t)buf.size();
-      if (dtype_traits(p.to)->quantized) ++s.n_quantized;
-    }
-    s.n_fallback += p.fallback;
-    s.bytes_in += done.bytes_in, s.bytes_out += done.bytes_out;
-    ++s.type_counts[p.to];
-    if (opt.on_tensor) opt.on_tensor(done);
+    auto fill = [&t, &p, &s, &opt, i, threads](uint8_t* dst, size_t nbytes) -> Status {
+      if (p.to == t.type) {
+        if (nbytes != t.nbytes) return Status::error("tensor '" + t.name + "': size changed");
+        if (nbytes) std::memcpy(dst, t.data, nbytes);
+      } else {
+        OSPREY_TRY(convert_tensor(t, p.to, p.importance, threads, dst, nbytes));
+        s.n_imatrix += p.importance != nullptr;
+        s.n_quantized += dtype_traits(p.to)->quantized;
+      }
+      s.n_fallback += p.fallback;
+      s.bytes_in += (int64_t)t.nbytes, s.bytes_out += (int64_t)nbytes;
+      ++s.type_counts[p.to];
+      if (opt.on_tensor) {
+        TensorDone done;
+        done.index = (int)i, done.total = s.n_tensors, done.name = t.name, done.from = t.type, done.to = p.to;
+        done.fallback = p.fallback;
+        done.bytes_in = (int64_t)t.nbytes, done.bytes_out = (int64_t)nbytes;
+        opt.on_tensor(done);
+      }
+      return Status();
+    };
+    OSPREY_TRY(w.add_tensor(t.name, p.to, t.ne, fill));
   }
   OSPREY_TRY(w.write(out_path));
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
