@@ -104,9 +104,10 @@ class File {
 // Writer: metadata + tensors, to a temporary file renamed into place on success.
 class Writer {
  public:
-  // Makes a tensor's bytes when write() reaches it: `dst` holds exactly the nbytes its shape
-  // needs. A failure stops the write (no file is left). Tensors given this way are never all in
-  // memory at once: quantizing or converting a model takes memory for one tensor, not the model.
+  // Makes a tensor's bytes when write() reaches it: it must set all nbytes of `dst` (the size
+  // its shape needs), and it runs once per write(). A failure stops the write (no file is
+  // left). Tensors given this way are never all in memory at once: quantizing or converting a
+  // model takes memory for one tensor, not the model.
   using Fill = std::function<Status(uint8_t* dst, size_t nbytes)>;
 
   explicit Writer(uint32_t version = 3, uint64_t alignment = 32) : version_(version), alignment_(alignment) {}

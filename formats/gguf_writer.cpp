@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <unordered_set>
@@ -80,7 +81,8 @@ Result<uint64_t> Writer::checked_size(const std::string& name, DType type, const
   for (size_t k = 1; k < ne.size(); ++k)
     if (__builtin_mul_overflow(bytes, (uint64_t)ne[k], &bytes) || __builtin_mul_overflow(elems, ne[k], &elems))
       return Status::error(who + "size overflows");
-  if (bytes > (uint64_t)std::numeric_limits<int64_t>::max()) return Status::error(who + "size overflows");
+  if (bytes > (uint64_t)std::numeric_limits<int64_t>::max() || bytes > std::numeric_limits<size_t>::max())
+    return Status::error(who + "size overflows");
   return bytes;
 }
 
@@ -225,17 +227,23 @@ Status Writer::write(const std::string& path) const {
   Status st = write_all(f, out.buf.data(), out.buf.size(), tmp);
   static const uint8_t kZeros[256] = {};
   std::vector<uint8_t> data;  // one tensor at a time
-  for (size_t k = 0; st.ok() && k < tensors_.size(); ++k) {
-    const PendingTensor& t = tensors_[k];
-    data.resize((size_t)t.nbytes);
-    st = t.fill(data.data(), data.size());
-    if (st.ok()) st = write_all(f, data.data(), data.size(), tmp);
-    // Pad after every tensor, the last included, as gguf-py does.
-    for (uint64_t pad = align_up(t.nbytes, alignment_) - t.nbytes; st.ok() && pad > 0;) {
-      const size_t n = pad < sizeof kZeros ? (size_t)pad : sizeof kZeros;
-      st = write_all(f, kZeros, n, tmp);
-      pad -= n;
+  // The fills run while the file is open (they allocate, start threads, call back): an
+  // exception from one must still close and remove the temporary file.
+  try {
+    for (size_t k = 0; st.ok() && k < tensors_.size(); ++k) {
+      const PendingTensor& t = tensors_[k];
+      data.resize((size_t)t.nbytes);
+      st = t.fill(data.data(), data.size());
+      if (st.ok()) st = write_all(f, data.data(), data.size(), tmp);
+      // Pad after every tensor, the last included, as gguf-py does.
+      for (uint64_t pad = align_up(t.nbytes, alignment_) - t.nbytes; st.ok() && pad > 0;) {
+        const size_t n = pad < sizeof kZeros ? (size_t)pad : sizeof kZeros;
+        st = write_all(f, kZeros, n, tmp);
+        pad -= n;
+      }
     }
+  } catch (const std::exception& e) {
+    st = Status::error(tmp + ": " + e.what());
   }
   if (st.ok() && std::fflush(f) != 0) st = Status::error(tmp + ": flush failed: " + std::strerror(errno));
   if (std::fclose(f) != 0 && st.ok()) st = Status::error(tmp + ": close failed: " + std::strerror(errno));

@@ -47,7 +47,7 @@ namespace {
 // choice reads only the real candidates. quantize_fit_avx2.cpp gives the same answer.
 OSPREY_QFIT_CLONES
 int best_candidate_portable(const float* x, const float* w, int n, int qmin, int qmax, const float* iscale_in) {
-  constexpr int kLanes = 40;
+  constexpr int kLanes = (kSymmetricCandidates + 7) / 8 * 8;  // whole vectors of 8 floats
   float iscale[kLanes];
   for (int k = 0; k < kLanes; ++k) iscale[k] = iscale_in[k < kSymmetricCandidates ? k : kSymmetricCandidates - 1];
   double slx[kLanes] = {}, sll[kLanes] = {};
@@ -68,9 +68,9 @@ int best_candidate_portable(const float* x, const float* w, int n, int qmin, int
   return best;
 }
 
-// The AVX2 search where the CPU has AVX2 and the active kernel variant is avx2: on an AVX-512
-// CPU the portable search's AVX-512 clone runs, as before; OSPREY_CPU_ISA=scalar selects the
-// portable search's best clone.
+// The AVX2 search where the active kernel variant is avx2 (quant_dot.h: the matmuls' choice,
+// capped by OSPREY_CPU_ISA). Where it is avx512, the portable search's AVX-512 clone runs, as
+// before; OSPREY_CPU_ISA=scalar selects the portable search (its best clone for the CPU).
 bool use_avx2_search() {
   static const bool on = avx2::built() && std::strcmp(active_isa().name, "avx2") == 0;
   return on;
@@ -88,13 +88,14 @@ float fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, i
   // Candidates: the largest value lands on -|qmin| or +qmax, each stretched by -0.6..+1.0
   // levels (stretching clips the largest value but resolves the rest more finely).
   constexpr int kFirst = -6, kFan = kSymmetricCandidates / 2;
-  float iscale[kSymmetricCandidates + 2];  // + whole vectors of 4 for the AVX2 search
+  constexpr int kPadded = (kSymmetricCandidates + 3) / 4 * 4;  // whole vectors of 4 for the AVX2 search
+  float iscale[kPadded];
   for (int side = 0; side < 2; ++side) {
     const float target = side == 0 ? (float)qmin : (float)qmax;
     const float sgn = target < 0 ? -1.0f : 1.0f;
     for (int k = 0; k < kFan; ++k) iscale[side * kFan + k] = (target + sgn * 0.1f * (float)(k + kFirst)) / vmax;
   }
-  iscale[kSymmetricCandidates] = iscale[kSymmetricCandidates + 1] = iscale[kSymmetricCandidates - 1];
+  for (int k = kSymmetricCandidates; k < kPadded; ++k) iscale[k] = iscale[kSymmetricCandidates - 1];
   const int best = use_avx2_search() ? avx2::best_candidate(x, w, n, qmin, qmax, iscale, kSymmetricCandidates)
                                      : best_candidate_portable(x, w, n, qmin, qmax, iscale);
   const float best_iscale = best >= 0 ? iscale[best] : (float)qmin / vmax;

@@ -69,6 +69,7 @@ bool built() { return true; }
 int best_candidate(const float* x, const float* w, int n, int qmin, int qmax, const float* iscale,
                    int n_candidates) {
   constexpr int kMax = kSymmetricCandidates;
+  if (n_candidates < 1 || n_candidates > kMax) return -1;  // callers pass kSymmetricCandidates
   alignas(32) double slx[kMax + 4], sll[kMax + 4];
   const __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps((float)qmax);
   int k = 0;

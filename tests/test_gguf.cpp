@@ -362,15 +362,12 @@ TEST(GgufWriter, FilledTensorsWriteTheSameFile) {
   std::vector<std::string> order;
   for (const auto& t : ts) {
     ASSERT_TRUE(copied.add_tensor(t.name, t.type, t.ne, t.data.data(), t.data.size()).ok());
-    ASSERT_TRUE(filled
-                    .add_tensor(t.name, t.type, t.ne,
-                                [&t, &order](uint8_t* dst, size_t n) {
-                                  order.push_back(t.name);
-                                  if (n != t.data.size()) return Status::error("wrong size " + std::to_string(n));
-                                  if (n) std::memcpy(dst, t.data.data(), n);
-                                  return Status();
-                                })
-                    .ok());
+    auto fill = [&t, &order](uint8_t* dst, size_t n) {
+      order.push_back(t.name);
+      if (n) std::memcpy(dst, t.data.data(), std::min(n, t.data.size()));
+      return n == t.data.size() ? Status() : Status::error("wrong size " + std::to_string(n));
+    };
+    ASSERT_TRUE(filled.add_tensor(t.name, t.type, t.ne, fill).ok());
   }
   EXPECT_TRUE(order.empty()) << "nothing is made before write()";
   ASSERT_TRUE(copied.write(tmp.file("a.gguf")).ok());
@@ -381,20 +378,20 @@ TEST(GgufWriter, FilledTensorsWriteTheSameFile) {
   EXPECT_EQ(read_bytes(tmp.file("a.gguf")), read_bytes(tmp.file("b.gguf")));
 
   Writer failing;
-  ASSERT_TRUE(failing.add_tensor("ok", DType::F32, {4}, [](uint8_t* dst, size_t n) {
-    std::memset(dst, 0, n);
-    return Status();
-  }).ok());
-  ASSERT_TRUE(failing.add_tensor("bad", DType::F32, {4}, [](uint8_t*, size_t) {
-    return Status::error("source tensor unreadable");
-  }).ok());
+  auto zeros = [](uint8_t* dst, size_t n) { return std::memset(dst, 0, n), Status(); };
+  ASSERT_TRUE(failing.add_tensor("ok", DType::F32, {4}, zeros).ok());
+  ASSERT_TRUE(failing.add_tensor("bad", DType::F32, {4}, [](uint8_t*, size_t) { return Status::error("source tensor unreadable"); }).ok());
   st = failing.write(tmp.file("f.gguf"));
   EXPECT_NE(st.message().find("source tensor unreadable"), std::string::npos) << st.message();
   EXPECT_FALSE(fs::exists(tmp.file("f.gguf")));
   EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("")), fs::directory_iterator()), 2)
       << "no temporary file is left";
+  Writer throwing;
+  ASSERT_TRUE(throwing.add_tensor("t", DType::F32, {4}, [](uint8_t*, size_t) -> Status { throw std::bad_alloc(); }).ok());
+  EXPECT_FALSE(throwing.write(tmp.file("t.gguf")).ok());
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.file("")), fs::directory_iterator()), 2) << "nor after a throw";
   EXPECT_FALSE(failing.add_tensor("none", DType::F32, {4}, Writer::Fill()).ok());
-  EXPECT_FALSE(failing.add_tensor("ok", DType::F32, {4}, [](uint8_t*, size_t) { return Status(); }).ok());  // duplicate
+  EXPECT_FALSE(failing.add_tensor("ok", DType::F32, {4}, zeros).ok());  // duplicate name
 }
 
 // ---- malformed files ----

@@ -259,8 +259,8 @@ TEST(Quantize, Q8_0EqualsThePlainFormula) {
   std::vector<float> x;
   for (float scale : {1.0f, 0.013f, 3.7f, 1e-30f})
     for (size_t i = 0; i < v.size(); ++i) {
-      const bool odd = !std::isfinite(v[i]) || std::fabs(v[i]) > 1e6f;  // one in a block at most
-      x.push_back(odd && x.size() % 32 != 7 ? 0.25f : v[i] * scale);
+      const bool odd = !std::isfinite(v[i]) || std::fabs(v[i]) > 1e6f;  // one in a block at most, anywhere
+      x.push_back(odd && x.size() % 32 != x.size() / 32 % 32 ? 0.25f : v[i] * scale);  // block b: at b % 32
     }
   x.resize(x.size() / 32 * 32);
   std::vector<uint8_t> got(x.size() / 32 * sizeof(block_q8_0));
@@ -423,7 +423,7 @@ TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
       if (trial % 31 == 3) std::fill(w.begin(), w.end(), 0.0f);  // no candidate has a score
       if (trial % 37 == 4) std::fill(x.begin(), x.end(), x[0]);  // every candidate rounds alike: ties
       std::vector<int> q(n), q_ref(n);
-      float iscales[qfit::kSymmetricCandidates + 2];
+      float iscales[(qfit::kSymmetricCandidates + 3) / 4 * 4];
       double scores[qfit::kSymmetricCandidates];
       int k_ref;
       const float d = qfit::fit_symmetric(x.data(), w.data(), n, qmin, qmax, q.data());
@@ -431,6 +431,7 @@ TEST(QuantizeFit, SymmetricFitEqualsOneCandidateAtATime) {
       ASSERT_EQ(bits(d), bits(d_ref)) << "[" << qmin << ", " << qmax << "] trial " << trial;
       ASSERT_EQ(q, q_ref) << "[" << qmin << ", " << qmax << "] trial " << trial;
       if (!avx2 || k_ref == -2) continue;
+      for (int k = qfit::kSymmetricCandidates; k < (qfit::kSymmetricCandidates + 3) / 4 * 4; ++k) iscales[k] = iscales[k - 1];
       ASSERT_EQ(qfit::avx2::best_candidate(x.data(), w.data(), n, qmin, qmax, iscales, qfit::kSymmetricCandidates),
                 k_ref)
           << "[" << qmin << ", " << qmax << "] trial " << trial;
